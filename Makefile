@@ -1,0 +1,22 @@
+# Everything a fresh clone needs: `make run` (install + main job), `make test` (install + tests).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+run: install
+	$(BIN)/scaling models
+
+test: install
+	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

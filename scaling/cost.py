@@ -1,0 +1,107 @@
+"""Analytic cost of a network spec: trainable parameters, multiply-adds (MACs), activation bytes.
+
+Counts follow the convention of the paper and ``../shared/reference/efficientnet_variants.csv``:
+MACs of every convolution (depthwise and the squeeze-excitation 1x1s included) and of the
+classifier; batch norm, activations, pooling and the residual adds are not counted. Parameters:
+convolutions without bias, BN scale and bias, SE convolutions and classifier with bias. BN moving
+statistics are not trainable and not counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from scaling.rules import NetworkSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    params: int
+    macs: int
+    activation_bytes: int  # per image, forward tensors kept for the backward pass
+
+    @property
+    def gmacs(self) -> float:
+        return self.macs / 1e9
+
+
+def se_width(in_channels: int, se_ratio: float) -> int:
+    """Squeeze-excitation width, from the block *input* channels as in the TF reference."""
+    return max(1, int(in_channels * se_ratio))
+
+
+def _out(size: int, stride: int) -> int:
+    """Spatial size after a SAME-padded convolution."""
+    return math.ceil(size / stride)
+
+
+def count(spec: NetworkSpec, num_classes: int = 1000, resolution: int | None = None, bytes_per_value: int = 4) -> Cost:
+    """Parameters, MACs and activation bytes of ``spec`` at ``resolution`` (default: its own).
+
+    Activation bytes sum, per image, every conv / BN / activation output and SE gate product that
+    autodiff keeps for the backward pass, at ``bytes_per_value`` (4 for fp32, 2 for bf16). It is an
+    estimate for batch sizing and bandwidth limits, not an allocator measurement.
+    """
+    res = spec.resolution if resolution is None else resolution
+    params = macs = acts = 0
+
+    def conv(cin: int, cout: int, k: int, size: int, stride: int, groups: int = 1, bias: bool = False, bn: bool = True, act: bool = True) -> int:
+        nonlocal params, macs, acts
+        out = _out(size, stride)
+        params += k * k * (cin // groups) * cout + (cout if bias else 0) + (2 * cout if bn else 0)
+        macs += out * out * k * k * (cin // groups) * cout
+        acts += out * out * cout * (1 + bn + act)
+        return out
+
+    size = conv(3, spec.stem_channels, 3, res, 2)
+    for cin, cout, k, stride, expand, se_ratio in spec.blocks():
+        mid = cin * expand
+        if expand != 1:
+            size = conv(cin, mid, 1, size, 1)
+        size = conv(mid, mid, k, size, stride, groups=mid)
+        if se_ratio:
+            red = se_width(cin, se_ratio)
+            params += mid * red + red + red * mid + mid
+            macs += mid * red + red * mid
+            acts += size * size * mid  # the gated feature map
+        size = conv(mid, cout, 1, size, 1, act=False)
+    last = spec.stages[-1].out_channels
+    conv(last, spec.head_channels, 1, size, 1)
+    params += spec.head_channels * num_classes + num_classes
+    macs += spec.head_channels * num_classes
+    return Cost(params=params, macs=macs, activation_bytes=acts * bytes_per_value)
+
+
+def describe(spec: NetworkSpec, num_classes: int = 1000) -> dict:
+    """One table row: coefficients, rounded shape and cost of ``spec``."""
+    c = count(spec, num_classes)
+    return {
+        "network": spec.name,
+        "d": round(spec.depth, 4),
+        "w": round(spec.width, 4),
+        "r": round(spec.resolution_scale, 4),
+        "resolution": spec.resolution,
+        "stem": spec.stem_channels,
+        "head": spec.head_channels,
+        "blocks": spec.num_blocks,
+        "params": c.params,
+        "macs": c.macs,
+        "gmacs": round(c.gmacs, 4),
+        "activation_mib": round(c.activation_bytes / 2**20, 2),
+    }
+
+
+def candidate_rows(candidates, baseline: NetworkSpec, num_classes: int = 1000) -> list[dict]:
+    """The grid's merged candidates with their real cost and MAC ratio to ``baseline``."""
+    base = count(baseline, num_classes).macs
+    rows = []
+    for cand in candidates:
+        row = {"candidate": cand.key, "alpha": cand.alpha, "beta": cand.beta, "gamma": cand.gamma,
+               "product": round(cand.product, 4)}
+        row |= describe(cand.spec, num_classes)
+        row["mac_ratio"] = round(row["macs"] / base, 4)
+        row["merged"] = " ".join(f"({a:g},{b:g},{g:g})" for a, b, g in cand.merged if (a, b, g) != (cand.alpha, cand.beta, cand.gamma))
+        del row["network"]
+        rows.append(row)
+    return rows

@@ -1,0 +1,141 @@
+"""Scaling rules against the official TF rounding and ../shared/reference/."""
+
+import csv
+import math
+
+import pytest
+from conftest import REFERENCE
+
+from scaling import rules
+
+
+def test_round_filters_tf_examples():
+    assert rules.round_filters(32, 1.0) == 32
+    assert rules.round_filters(32, 1.1) == 32  # 35.2 -> 32 (lost 9%, kept)
+    assert rules.round_filters(32, 1.2) == 40  # 38.4 -> 40
+    assert rules.round_filters(1280, 1.1) == 1408
+    assert rules.round_filters(16, 0.5) == 8  # never below the divisor
+    assert rules.round_filters(24, 0.4) == 16  # 9.6 -> 8 lost >10%: +8
+    assert rules.round_filters(4, 0.1) == 8
+
+
+def test_round_repeats_is_ceil():
+    assert [rules.round_repeats(r, 1.1) for r in (1, 2, 3, 4)] == [2, 3, 4, 5]
+    assert [rules.round_repeats(r, 1.0) for r in (1, 2, 3, 4)] == [1, 2, 3, 4]
+    assert rules.round_repeats(3, 3.1) == 10
+
+
+def test_round_resolution_default_tells_proxy_gamma_steps_apart():
+    assert rules.RESOLUTION_MULTIPLE == 1
+    steps = [rules.round_resolution(32, g) for g in rules.frange(1.0, 1.4, 0.05)]
+    assert steps == sorted(set(steps)) and len(steps) == 9
+    assert rules.round_resolution(224, 1.15) == 258  # 257.6
+    assert rules.round_resolution(224, 1.15, multiple=8) == 256
+    assert rules.round_resolution(224, 1.25) == 280
+
+
+def test_frange_is_exact():
+    values = rules.frange(1.0, 1.4, 0.05)
+    assert values == [1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4]
+    assert rules.parse_range("1.2") == [1.2]
+    assert rules.parse_range("1,1.1") == [1.0, 1.1]
+    with pytest.raises(rules.ScalingError):
+        rules.parse_range("1:x:0.1")
+
+
+def test_compound_coefficients_any_phi():
+    d, w, r = rules.compound_coefficients(1.2, 1.1, 1.15, 2)
+    assert (d, w, r) == pytest.approx((1.44, 1.21, 1.3225))
+    d, w, r = rules.compound_coefficients(1.2, 1.1, 1.15, -1)
+    assert d < 1 and w < 1 and r < 1
+    small = rules.compound_spec(1.2, 1.1, 1.15, -2)
+    b0 = rules.preset_spec("b0")
+    assert small.resolution < b0.resolution and small.head_channels < b0.head_channels
+
+
+def test_paper_coefficients_are_feasible():
+    assert rules.constraint_value(1.2, 1.1, 1.15) == pytest.approx(1.92, abs=5e-4)
+    assert rules.is_feasible(1.2, 1.1, 1.15, target=2, tol=0.1)
+    assert not rules.is_feasible(1.2, 1.1, 1.15, target=2, tol=0.05)
+    assert not rules.is_feasible(0.9, 1.2, 1.2)
+
+
+def test_feasible_grid_contains_paper_point_and_rejects_bad_input():
+    grid = rules.feasible_grid(*(rules.frange(1, 1.4, 0.05),) * 3, target=2, tol=0.1)
+    assert (1.2, 1.1, 1.15) in grid
+    assert all(min(p) >= 1 and abs(rules.constraint_value(*p) - 2) <= 0.1 + 1e-12 for p in grid)
+    with pytest.raises(rules.ScalingError, match="tolerance"):
+        rules.feasible_grid([1.0], [1.0], [1.0], tol=0)
+    with pytest.raises(rules.ScalingError, match="alpha must be >= 1"):
+        rules.feasible_grid([0.9], [1.0], [1.0])
+    with pytest.raises(rules.ScalingError, match="no \\(alpha"):
+        rules.feasible_grid([1.0], [1.0], [1.0], target=2, tol=0.1)
+
+
+def test_merged_candidates_are_identical_networks():
+    points = rules.feasible_grid(*(rules.frange(1, 1.4, 0.05),) * 3)
+    cands = rules.merge_identical(points)
+    assert len(cands) < len(points)
+    assert sum(len(c.merged) for c in cands) == len(points)
+    assert len({c.spec.architecture for c in cands}) == len(cands)
+    for cand in cands:
+        archs = {rules.compound_spec(*p, 1.0).architecture for p in cand.merged}
+        assert archs == {cand.spec.architecture}
+    # ceil repeats: every alpha in (1.0, 1.25] gives B0 the same depth.
+    depths = {rules.compound_spec(a, 1.1, 1.15, 1).stages for a in (1.05, 1.1, 1.15, 1.2, 1.25)}
+    assert len(depths) == 1
+    paper = next(c for c in cands if (1.2, 1.1, 1.15) in c.merged)
+    assert paper.spec.architecture == rules.compound_spec(1.2, 1.1, 1.15, 1).architecture
+
+
+def _variants():
+    with open(REFERENCE / "efficientnet_variants.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_presets_match_official_table():
+    rows = _variants()
+    assert [r["variant"] for r in rows] == list(rules.PRESETS)
+    for row in rows:
+        width, depth, res, dropout = rules.PRESETS[row["variant"]]
+        assert width == float(row["width_coefficient"])
+        assert depth == float(row["depth_coefficient"])
+        assert res == int(row["resolution"])
+        assert dropout == float(row["dropout_rate"])
+        assert rules.PAPER_TABLE2[row["variant"]][:2] == (float(row["paper_params_M"]), float(row["paper_flops_B"]))
+
+
+def test_b0_stage_table_matches_reference():
+    with open(REFERENCE / "b0_stages.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["stage"].isdigit()]
+    assert len(rows) == len(rules.B0_STAGES)
+    for row, st in zip(rows, rules.B0_STAGES, strict=True):
+        assert (st.repeats, st.kernel, st.stride, st.expand_ratio, st.in_channels, st.out_channels, st.se_ratio) == (
+            int(row["repeats"]), int(row["kernel"]), int(row["stride"]), int(row["expand_ratio"]),
+            int(row["in_channels"]), int(row["out_channels"]), float(row["se_ratio"]))
+
+
+@pytest.mark.parametrize(
+    "variant,stem,head,blocks",
+    [("b0", 32, 1280, 16), ("b1", 32, 1280, 23), ("b2", 32, 1408, 23), ("b3", 40, 1536, 26),
+     ("b4", 48, 1792, 32), ("b5", 48, 2048, 39), ("b6", 56, 2304, 45), ("b7", 64, 2560, 55)],
+)
+def test_preset_stem_head_blocks(variant, stem, head, blocks):
+    spec = rules.preset_spec(variant)
+    assert (spec.stem_channels, spec.head_channels, spec.num_blocks) == (stem, head, blocks)
+
+
+def test_presets_are_not_compound_powers():
+    b1 = rules.preset_spec("b1")
+    c1 = rules.compound_spec(1.2, 1.1, 1.15, 1)
+    assert b1.architecture != c1.architecture
+    assert math.isclose(b1.depth, 1.1) and b1.resolution == 240
+
+
+def test_bad_coefficients():
+    with pytest.raises(rules.ScalingError, match="unknown variant"):
+        rules.preset_spec("b9")
+    with pytest.raises(rules.ScalingError, match="resolution must be >= 8"):
+        rules.scaled_spec(1, 1, 0.01)
+    with pytest.raises(rules.ScalingError, match="alpha must be >= 1"):
+        rules.compound_spec(0.5, 1, 1, 1)
