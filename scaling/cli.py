@@ -7,6 +7,7 @@ would have to copy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -100,6 +101,93 @@ def cmd_grid(args: argparse.Namespace) -> None:
               f"(|alpha*beta^2*gamma^2 - {args.target:g}| <= {args.tol:g}, base resolution {args.base_resolution} px)")
 
 
+def _add_config_fields(p: argparse.ArgumentParser, config_cls, skip=()) -> None:
+    """One --flag per dataclass field, typed from its annotation; defaults stay the dataclass's."""
+    for field in dataclasses.fields(config_cls):
+        if field.name in skip:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        ann = str(field.type)
+        if ann == "bool":
+            p.add_argument(flag, action="store_true", default=None)
+        else:
+            kind = int if ann.startswith("int") else _float if ann.startswith("float") else str
+            p.add_argument(flag, type=kind, default=None, metavar=field.name.upper())
+
+
+def config_from_args(config_cls, args: argparse.Namespace, **base):
+    """``config_cls`` with every flag the user gave (None means "not given")."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return config_cls(**{**base, **given})
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from scaling import train
+
+    config = config_from_args(train.TrainConfig, args)
+    if any(getattr(config, k) is not None for k in ("depth", "width", "resolution", "alpha", "beta", "gamma", "phi")):
+        config.variant = None
+    workdir = args.workdir or f"runs/{train.network_spec(train.resolved(config)).name}-{config.dataset.replace(':', '_').replace('/', '_')}-s{config.seed}"
+    result = train.train_and_evaluate(config, workdir)
+    keys = ("status", "epochs", "loss", "train_top1", "minival_top1", "test_top1", "images_per_sec", "wall_time",
+            "params", "macs", "resolution")
+    print(json.dumps({k: result[k] for k in keys} | {"workdir": str(workdir)}))
+
+
+def _search_config(args: argparse.Namespace, skip: tuple[str, ...] = ()):
+    """The experiment file's SearchConfig with every field flag the user gave."""
+    from scaling import search
+
+    config = search.load_config(args.config or search.DEFAULT_EXPERIMENT)
+    return search.with_overrides(config, **_given_fields(args, skip))
+
+
+def _given_fields(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
+    from scaling import search
+
+    names = set().union(*search.config_fields()) - set(skip)
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from scaling import search
+
+    config = _search_config(args)
+    if not args.dry_run:
+        search.search(config, workers=args.workers)
+        return
+    cands = search.candidates(config)
+    points = search.search_points(config, cands)
+    dataset = search.validate(config, points, storage=False)
+    _print_table(search.candidate_table(config, cands, dataset.num_classes), args.json)
+    if not args.json:
+        print(f"{sum(len(c.merged) for c in cands)} feasible points, {len(cands)} distinct networks, "
+              f"{len(points)} runs ({config.seeds} seed(s)) on {config.train.dataset}; study {config.study!r}")
+
+
+def cmd_scale_up(args: argparse.Namespace) -> None:
+    from scaling import search
+
+    skip = ("alpha", "beta", "gamma", "target", "tol", "study")
+    config = _search_config(args, skip)
+    coefficients = (args.scale_alpha, args.scale_beta, args.scale_gamma)
+    if args.from_study:
+        if any(c is not None for c in coefficients):
+            raise UsageError("give either --alpha/--beta/--gamma or --from-study, not both")
+        stored, coefficients = search.from_study(search.with_overrides(config, study=args.from_study))
+        config = search.with_overrides(stored, **_given_fields(args, skip))
+    elif any(c is None for c in coefficients):
+        raise UsageError("scale-up needs --alpha, --beta and --gamma, or --from-study NAME")
+    config = search.with_overrides(config, study=args.study or search.scale_up_name(config, *coefficients))
+    phis = search.parse_phis(args.phi)
+    points = search.scale_up_points(config, *coefficients, phis)
+    dataset = search.validate(config, points, storage=args.train)
+    _print_table(search.scale_up_table(config, *coefficients, phis, dataset.num_classes), args.json)
+    if args.train:
+        search.scale_up(config, *coefficients, phis, workers=args.workers)
+
+
 # --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
@@ -122,16 +210,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_grid)
+
+    from scaling.train import TrainConfig
+
+    p = sub.add_parser("train", help="train and evaluate one network (rerun to resume)",
+                       description="Every TrainConfig field is a flag; see scaling/train.py for the recipes.")
+    p.add_argument("--workdir", help="run directory (default runs/<net>-<dataset>-s<seed>)")
+    _add_config_fields(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
+
+    from scaling.search import NETWORK_FIELDS, SearchConfig
+
+    p = sub.add_parser("search", help="step 1: the (alpha, beta, gamma) grid search at phi = 1 (rerun to resume)",
+                       description="Every SearchConfig and TrainConfig field is a flag that overrides the "
+                                   "experiment file (default experiments/search_digits.py).")
+    p.add_argument("--config", help="experiment file (a Python module with get_config())")
+    p.add_argument("--dry-run", action="store_true", help="print the candidate table and exit")
+    p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    _add_config_fields(p, SearchConfig, skip=("train",))
+    _add_config_fields(p, TrainConfig, skip=NETWORK_FIELDS)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("scale-up", help="step 2: scale the baseline by (alpha, beta, gamma)^phi",
+                       description="Prints the phi networks beside B0-B7; --train trains them as one study.")
+    p.add_argument("--alpha", dest="scale_alpha", type=_float)
+    p.add_argument("--beta", dest="scale_beta", type=_float)
+    p.add_argument("--gamma", dest="scale_gamma", type=_float)
+    p.add_argument("--from-study", help="take alpha, beta, gamma and the recipe from this finished search")
+    p.add_argument("--phi", default="0:7", help="start:stop (integers), start:stop:step or a list (default 0:7)")
+    p.add_argument("--train", action="store_true", help="train every phi (a resumable study)")
+    p.add_argument("--config", help="experiment file (default experiments/search_digits.py)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--workers", type=int, default=1)
+    _add_config_fields(p, SearchConfig, skip=("train", "alpha", "beta", "gamma", "target", "tol"))
+    _add_config_fields(p, TrainConfig, skip=NETWORK_FIELDS)
+    p.set_defaults(func=cmd_scale_up)
     return parser
+
+
+def exit_code(error: Exception) -> int | None:
+    """2 for bad input, 1 for a run that failed on its own (divergence); None: a bug, re-raise."""
+    from scaling.data import DatasetError
+    from scaling.train import ConfigError, TrainingDiverged
+
+    if isinstance(error, (UsageError, rules.ScalingError, DatasetError, ConfigError)):
+        return EXIT_USAGE
+    if isinstance(error, TrainingDiverged):
+        return 1
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.func(args)
-    except (UsageError, rules.ScalingError) as e:
+    except KeyboardInterrupt:
+        print("scaling: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:
+        code = exit_code(e)
+        if code is None:
+            raise
         print(f"scaling: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return code
     return 0
 
 

@@ -1,0 +1,159 @@
+"""EfficientNet in Flax NNX, exact to the official TF reference (tensorflow/tpu efficientnet_model.py).
+
+NHWC. Built from a frozen :class:`scaling.rules.NetworkSpec` (a preset, (d, w, r), or
+(alpha, beta, gamma, phi)). Params are fp32; ``dtype`` sets the compute dtype (bf16 on GPU/TPU).
+``model.train()`` / ``model.eval()`` switch BN statistics, dropout and stochastic depth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from scaling.cost import se_width
+from scaling.models.layers import depthwise_conv
+from scaling.rules import NetworkSpec
+
+BN_MOMENTUM = 0.99  # TF's moving-average decay; Flax uses the same convention
+BN_EPSILON = 1e-3  # TF's; Flax's default is 1e-5
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "swish": jax.nn.silu,
+    "relu6": jax.nn.relu6,  # the MobileNetV2 choice, for ablation
+    "relu": jax.nn.relu,
+}
+
+
+def conv_init(key, shape, dtype=jnp.float32):
+    """TF ``conv_kernel_initializer``: N(0, sqrt(2 / fan_out)), fan_out = k * k * out_filters."""
+    k_h, k_w, _, out = shape
+    return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / (k_h * k_w * out))
+
+
+def depthwise_init(key, shape, dtype=jnp.float32):
+    """TF's depthwise kernel is (k, k, C, 1): its fan_out is k * k, not k * k * C."""
+    k_h, k_w, _, _ = shape
+    return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / (k_h * k_w))
+
+
+def dense_init(key, shape, dtype=jnp.float32):
+    """TF ``dense_kernel_initializer``: U(-1/sqrt(num_classes), +1/sqrt(num_classes))."""
+    limit = 1.0 / math.sqrt(shape[1])
+    return jax.random.uniform(key, shape, dtype, -limit, limit)
+
+
+class ConvBN(nnx.Module):
+    """Bias-free SAME conv (dense or depthwise), batch norm, optional activation."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, *, depthwise: bool = False,
+                 act: Callable | None, dtype, depthwise_impl: str, bn_momentum: float, rngs: nnx.Rngs):
+        self.depthwise = depthwise
+        self.stride = stride
+        self.dtype = dtype
+        self.depthwise_impl = depthwise_impl
+        if depthwise:
+            self.kernel = nnx.Param(depthwise_init(rngs.params(), (kernel, kernel, 1, cout)))
+        else:
+            self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
+                                 kernel_init=conv_init, dtype=dtype, rngs=rngs)
+        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype, rngs=rngs)
+        self.act = act
+
+    def __call__(self, x):
+        if self.depthwise:
+            x = depthwise_conv(x.astype(self.dtype or x.dtype), self.kernel[...].astype(self.dtype or x.dtype),
+                               self.stride, self.depthwise_impl)
+        else:
+            x = self.conv(x)
+        x = self.bn(x)
+        return x if self.act is None else self.act(x)
+
+
+class SqueezeExcite(nnx.Module):
+    """Global mean, 1x1 conv to the reduced width (bias), act, 1x1 conv back (bias), sigmoid gate."""
+
+    def __init__(self, channels: int, reduced: int, *, act: Callable, dtype, rngs: nnx.Rngs):
+        self.reduce = nnx.Conv(channels, reduced, (1, 1), kernel_init=conv_init, dtype=dtype, rngs=rngs)
+        self.expand = nnx.Conv(reduced, channels, (1, 1), kernel_init=conv_init, dtype=dtype, rngs=rngs)
+        self.act = act
+
+    def __call__(self, x):
+        s = jnp.mean(x, axis=(1, 2), keepdims=True)
+        s = self.expand(self.act(self.reduce(s)))
+        return x * jax.nn.sigmoid(s)
+
+
+class MBConv(nnx.Module):
+    """Mobile inverted bottleneck: expand 1x1, depthwise kxk, SE, project 1x1, stochastic depth."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, se_ratio: float | None,
+                 drop_rate: float, *, act: Callable, dtype, depthwise_impl: str, bn_momentum: float, rngs: nnx.Rngs):
+        mid = cin * expand
+        common = dict(dtype=dtype, depthwise_impl=depthwise_impl, bn_momentum=bn_momentum, rngs=rngs)
+        self.expand = ConvBN(cin, mid, 1, act=act, **common) if expand != 1 else None
+        self.dw = ConvBN(mid, mid, kernel, stride, depthwise=True, act=act, **common)
+        self.se = SqueezeExcite(mid, se_width(cin, se_ratio), act=act, dtype=dtype, rngs=rngs) if se_ratio else None
+        self.project = ConvBN(mid, cout, 1, act=None, **common)
+        self.residual = stride == 1 and cin == cout
+        # One Bernoulli draw per sample, rescaled by 1/survival: TF's drop_connect.
+        self.drop_path = nnx.Dropout(drop_rate, broadcast_dims=(1, 2, 3), rngs=rngs) if self.residual else None
+
+    def __call__(self, x):
+        h = x if self.expand is None else self.expand(x)
+        h = self.dw(h)
+        if self.se is not None:
+            h = self.se(h)
+        h = self.project(h)
+        if self.residual:
+            h = self.drop_path(h) + x
+        return h
+
+
+class EfficientNet(nnx.Module):
+    """EfficientNet (or any MBConv network) from a spec.
+
+    Args:
+      spec: the rounded network (channels, repeats, resolution, dropout).
+      num_classes: classifier width.
+      activation: "swish" (default), "relu6" or "relu".
+      dtype: compute dtype; parameters and BN statistics stay fp32.
+      depthwise_impl: see :func:`scaling.models.layers.depthwise_conv` ("auto" picks per platform).
+      bn_momentum: decay of the BN moving averages (TF's 0.99; short proxy runs need less).
+    """
+
+    def __init__(self, spec: NetworkSpec, num_classes: int = 1000, *, activation: str = "swish",
+                 dtype=None, depthwise_impl: str = "auto", bn_momentum: float = BN_MOMENTUM, rngs: nnx.Rngs):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        act = ACTIVATIONS[activation]
+        self.spec = spec
+        self.dtype = dtype
+        common = dict(dtype=dtype, depthwise_impl=depthwise_impl, bn_momentum=bn_momentum, rngs=rngs)
+        self.stem = ConvBN(3, spec.stem_channels, 3, 2, act=act, **common)
+        blocks = spec.blocks()
+        n = len(blocks)  # counted after depth scaling, as in TF
+        self.blocks = nnx.List([
+            MBConv(cin, cout, k, s, e, se, spec.drop_connect_rate * i / n, act=act, **common)
+            for i, (cin, cout, k, s, e, se) in enumerate(blocks)
+        ])
+        self.head = ConvBN(spec.stages[-1].out_channels, spec.head_channels, 1, act=act, **common)
+        self.dropout = nnx.Dropout(spec.dropout_rate, rngs=rngs)
+        self.classifier = nnx.Linear(spec.head_channels, num_classes, kernel_init=dense_init, dtype=dtype, rngs=rngs)
+
+    def features(self, x):
+        """The last feature map (after the head conv), (B, h, w, head_channels): the CAM input."""
+        if self.dtype is not None:
+            x = x.astype(self.dtype)
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    def __call__(self, x):
+        x = jnp.mean(self.features(x), axis=(1, 2))
+        x = self.dropout(x)
+        return self.classifier(x).astype(jnp.float32)

@@ -1,0 +1,411 @@
+"""The compound-scaling search: candidates, exactly-once studies (journal file and PostgreSQL),
+killed workers, failures, outputs, bad input, and that a storage password never leaks.
+
+Real training runs in subprocesses (``python -m scaling.cli``), every one with the same tiny budget
+and networks, so XLA compiles each network once per session (a shared compilation cache).
+"""
+
+import collections
+import glob
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import optuna
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from scaling import cli, cost, plots, results, rules, search, train
+from scaling.train import TrainingDiverged
+
+# Three candidates of the default experiment's grid: (1, 1, 1.4), (1, 1.2, 1.15), (1.2, 1.1, 1.15).
+GRID = ["--beta", "1,1.1,1.2", "--gamma", "1.15,1.4"]
+BUDGET = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16", "--limit-train", "160",
+          "--limit-test", "80", "--num-devices", "1", "--quiet"]
+ENV = {**os.environ, "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1"}
+TIMEOUT = 900
+
+
+@pytest.fixture(scope="session")
+def compile_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("xla-cache"))
+
+
+def _argv(tmp_path, study, *extra, cache=None):
+    argv = ["search", "--study", study, "--results-dir", str(tmp_path), *GRID, *BUDGET, *extra]
+    return argv + (["--compilation-cache", cache] if cache else [])
+
+
+def _config(argv) -> search.SearchConfig:
+    """The SearchConfig a ``scaling search`` command line means (as the CLI builds it)."""
+    args = cli.build_parser().parse_args(argv)
+    return cli._search_config(args)
+
+
+def _points(argv) -> list[str]:
+    config = _config(argv)
+    return [p.key for p in search.search_points(config, search.candidates(config))]
+
+
+def _popen(argv, log: pathlib.Path) -> subprocess.Popen:
+    out = log.open("w")
+    return subprocess.Popen([sys.executable, "-m", "scaling.cli", *argv], cwd=ROOT, env=ENV, stdout=out,
+                            stderr=subprocess.STDOUT)
+
+
+def _wait(procs, logs):
+    for proc, log in zip(procs, logs, strict=True):
+        assert proc.wait(timeout=TIMEOUT) == 0, log.read_text()[-3000:]
+
+
+def _trials(config: search.SearchConfig) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=config.study, storage=search.open_storage(config)).get_trials()
+
+
+def _complete_once(trials, points):
+    done = collections.Counter(t.user_attrs["point"] for t in trials if t.state.name == "COMPLETE")
+    assert done == collections.Counter(points), done
+
+
+# --------------------------------------------------------------------------------------------
+# Candidates and tables (no training)
+# --------------------------------------------------------------------------------------------
+def test_default_grid_has_the_paper_point_and_merges_like_rules():
+    config = search.SearchConfig()
+    points = rules.feasible_grid(*(rules.parse_range("1:1.4:0.05"),) * 3)
+    assert search.PAPER_POINT in points
+    ours = search.candidates(config)
+    theirs = rules.merge_identical(points)
+    assert [(c.key, c.merged) for c in ours] == [(c.key, c.merged) for c in theirs]
+    assert sum(search.PAPER_POINT in c.merged for c in ours) == 1
+
+
+def test_candidates_scale_the_configured_baseline():
+    config = search.load_config(search.DEFAULT_EXPERIMENT)
+    cands = search.candidates(config)
+    assert 3 <= len(cands) <= 4
+    paper = next(c for c in cands if search.PAPER_POINT in c.merged)
+    spec = paper.spec
+    assert (spec.depth, spec.width, spec.resolution_scale) == pytest.approx((0.25 * 1.2, 0.5 * 1.1, 1.15))
+    assert spec.resolution == rules.round_resolution(16, 1.15)
+    rows = search.candidate_table(config, cands, 10)
+    base = cost.count(search.baseline(config), 10).macs
+    for row in rows:
+        assert row["mac_ratio"] == pytest.approx(row["macs"] / base, abs=1e-4)
+        assert abs(row["product"] - 2) <= 0.1
+    assert sum(row["paper"] for row in rows) == 1
+
+
+def test_dry_run_prints_the_table_and_creates_nothing(tmp_path, capsys):
+    assert cli.main(["search", "--dry-run", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for column in ("alpha", "beta", "gamma", "product", "resolution", "params", "macs", "mac_ratio"):
+        assert column in out
+    assert "a1.20_b1.10_g1.15" in out and "distinct networks" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scale_up_table_beside_the_published_variants(capsys):
+    assert cli.main(["scale-up", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "0:7", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["phi"] for r in rows] == list(range(8))
+    assert rows[0]["mac_ratio"] == 1 and rows[0]["published_params_M"] == 5.3
+    assert [r["nominal_2^phi"] for r in rows] == [2.0**p for p in range(8)]
+    assert all(r["macs"] < s["macs"] for r, s in zip(rows, rows[1:], strict=False))
+    assert rows[7]["published"].startswith("b7") and rows[7]["published_flops_B"] == 37
+    assert rows[1]["b0_scale_params_M"] == pytest.approx(
+        cost.count(rules.compound_spec(1.2, 1.1, 1.15, 1)).params / 1e6, abs=0.01)
+
+
+def test_masked_urls():
+    assert search.mask_url("postgresql://u:hunter2@db:5432/x") == "postgresql://u:***@db:5432/x"
+    assert search.mask_url(None) is None and search.mask_url("runs/j.log") == "runs/j.log"
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: one line, exit 2, no study
+# --------------------------------------------------------------------------------------------
+BAD = {
+    "empty grid": (["--alpha", "1", "--beta", "1", "--gamma", "1"], "no (alpha, beta, gamma)"),
+    "tolerance": (["--tol", "0"], "tolerance must be > 0"),
+    "alpha below 1": (["--alpha", "0.9,1.2"], "alpha must be >= 1"),
+    "dataset": (["--dataset", "nosuchset"], "unknown dataset"),
+    "storage": (["--storage", "postgresql://scaling:Sup3rSecret@127.0.0.1:1/x"], "cannot reach storage"),
+    "seeds": (["--seeds", "0"], "seeds must be >= 1"),
+    "study name": (["--study", "../up"], "study name"),
+    "malformed file": (["--config", "BROKEN"], "SyntaxError"),
+    "missing file": (["--config", "/nonexistent/exp.py"], "no experiment file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_exit_2_and_no_study(case, tmp_path, capsys):
+    argv, message = BAD[case]
+    broken = tmp_path / "broken.py"
+    broken.write_text("from scaling.search import SearchConfig\ndef get_config(:\n    return SearchConfig()\n")
+    argv = [str(broken) if a == "BROKEN" else a for a in argv]
+    results_dir = tmp_path / "results"
+    assert cli.main(["search", "--results-dir", str(results_dir), "--study", "bad", *argv]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1 and message in captured.err, captured.err
+    assert "Sup3rSecret" not in captured.err + captured.out
+    assert not results_dir.exists()
+
+
+def test_experiment_file_must_return_a_search_config(tmp_path):
+    path = tmp_path / "wrong.py"
+    path.write_text("def get_config():\n    return {'study': 'x'}\n")
+    with pytest.raises(search.SearchError, match="must return a SearchConfig"):
+        search.load_config(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Study logic with a stand-in for training (fast)
+# --------------------------------------------------------------------------------------------
+def _fake_train(fail=None):
+    """A train_and_evaluate stand-in: a score from (d, w, r, seed); ``fail`` maps a width to an error."""
+    calls = []
+
+    def fake(config, workdir):
+        calls.append((config.width, config.seed))
+        if fail and config.width in fail:
+            raise fail[config.width]
+        spec = train.network_spec(config)
+        c = cost.count(spec, 10)
+        score = 0.5 + 0.3 * config.resolution - 0.1 * config.width + 0.01 * config.seed
+        return {"minival_top1": score, "test_top1": score - 0.01, "train_top1": 0.9, "loss": 0.3,
+                "params": c.params, "macs": c.macs, "resolution": spec.resolution, "depth": spec.depth,
+                "width": spec.width, "resolution_scale": spec.resolution_scale, "blocks": spec.num_blocks,
+                "epochs": 1, "steps": 2, "wall_time": 1.0, "images_per_sec": 100.0, "first_step_seconds": 0.5,
+                "num_classes": 10, "dataset": "digits", "device_kind": "cpu", "platform": "cpu", "num_devices": 1}
+
+    fake.calls = calls
+    return fake
+
+
+def test_failures_are_recorded_and_the_study_goes_on(tmp_path, monkeypatch, capsys):
+    # Widths of the three candidates: 0.5 (1, 1, 1.4), 0.6 (1, 1.2, 1.15), 0.55 (paper).
+    fake = _fake_train({0.5: TrainingDiverged(3, float("nan")),
+                        0.6: RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 1 GiB")})
+    monkeypatch.setattr(train, "train_and_evaluate", fake)
+    argv = _argv(tmp_path, "fails")
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("FAILED") == 2 and "winner a1.20_b1.10_g1.15" in out
+    df, summary = results.load(tmp_path / "fails")
+    kinds = dict(zip(df["candidate"], df["fail_kind"], strict=True))
+    assert kinds["a1.00_b1.00_g1.40"] == "diverged" and kinds["a1.00_b1.20_g1.15"] == "out_of_memory"
+    assert "diverged at step 3" in " ".join(df["fail_reason"].dropna())
+    assert {f["kind"] for f in summary["failures"]} == {"diverged", "out_of_memory"}
+    assert summary["best"]["candidate"] == "a1.20_b1.10_g1.15"
+    assert cli.main(argv) == 0  # failed runs are settled: nothing is retried
+    assert len(fake.calls) == 3 and "trained 0 run(s)" in capsys.readouterr().out
+
+
+def test_seeds_winner_on_the_mean_with_noise_verdict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train())
+    assert cli.main(_argv(tmp_path, "seeds", "--seeds", "3")) == 0
+    out = capsys.readouterr().out
+    df, summary = results.load(tmp_path / "seeds")
+    assert len(df) == 9 and (df["state"] == "COMPLETE").all()
+    means = df.groupby("candidate")["value"].mean()
+    assert summary["best"]["candidate"] == means.idxmax()
+    assert summary["best"]["seeds"] == 3 and summary["best"]["score_std"] == pytest.approx(0.01)
+    assert summary["seed_noise"] == pytest.approx(0.01)
+    assert summary["beats_runner_up_beyond_noise"] is True
+    assert "± 1.00" in out and "beyond the seed noise" in out
+
+
+def test_a_study_cannot_be_resumed_with_another_definition(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train())
+    assert cli.main(_argv(tmp_path, "defn")) == 0
+    assert cli.main(_argv(tmp_path, "defn", "--lr", "0.1")) == 2
+    assert "another definition (differs in train.lr)" in capsys.readouterr().err
+
+
+def test_a_lost_worker_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train())
+    config = _config(_argv(tmp_path, "lost"))
+    points = search.search_points(config, search.candidates(config))
+    run = search.open_study("search", config, points)
+    claimed = search._claim(run)
+    # A worker on another machine that stopped beating long ago:
+    tid = run.trial_id(claimed.number)
+    run.storage.set_trial_system_attr(tid, "worker", {"host": "elsewhere", "pid": 1})
+    run.storage.set_trial_system_attr(tid, "heartbeat", time.time() - 10 * config.grace)
+    assert search.work(run) == 3
+    trials = run.study.get_trials()
+    assert trials[claimed.number].state.name == "FAIL"
+    assert trials[claimed.number].user_attrs["fail_kind"] == "worker_lost"
+    _complete_once(trials, [p.key for p in points])
+
+
+def test_figures_from_a_table_without_training():
+    df = pd.DataFrame({"state": ["COMPLETE"] * 4 + ["FAIL"], "candidate": ["a", "a", "b", "c", "d"],
+                       "value": [0.8, 0.82, 0.7, 0.75, None], "test_top1": [0.79, 0.8, 0.69, 0.74, None],
+                       "wall_time": [1.0] * 4 + [None], "alpha": [1.2, 1.2, 1.0, 1.4, 1.0],
+                       "beta": [1.1, 1.1, 1.2, 1.0, 1.0], "gamma": [1.15, 1.15, 1.15, 1.2, 1.4],
+                       "phi": [1.0] * 5, "macs": [2e6, 2e6, 2.1e6, 2.2e6, None],
+                       "fail_kind": [None] * 4 + ["diverged"]})
+    for fig in (plots.search_space(df), plots.accuracy_vs_macs(df)):
+        assert fig.axes
+    stats = results.candidate_stats(df)
+    assert list(stats["candidate"]) == ["a", "c", "b"] and stats.loc[0, "seeds"] == 2
+
+
+# --------------------------------------------------------------------------------------------
+# Real runs: end to end, resume, SIGKILL, two workers on a journal file
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_search_completes_reruns_nothing_and_scales_up(tmp_path, compile_cache):
+    argv = _argv(tmp_path, "e2e", cache=compile_cache)
+    _wait([_popen(argv, tmp_path / "1.log")], [tmp_path / "1.log"])
+    assert "winner" in (tmp_path / "1.log").read_text()
+    df, summary = results.load(tmp_path / "e2e")
+    assert len(df) == 3 and (df["state"] == "COMPLETE").all()
+    top = df.loc[df["value"].idxmax()]
+    assert summary["best"]["candidate"] == top["candidate"] and summary["best"]["score"] == top["value"]
+    assert summary["complete"] and summary["dataset"] == "digits" and summary["budget"]["epochs"] == 1
+    assert summary["versions"]["optuna"] == optuna.__version__ and summary["hardware"]["platform"] == ["cpu"]
+    for column in ("alpha", "beta", "gamma", "seed", "params", "macs", "mac_ratio", "resolution", "wall_time",
+                   "images_per_sec", "test_top1", "minival_top1"):
+        assert df[column].notna().all(), column
+    assert pd.read_csv(tmp_path / "e2e" / "trials.csv")["trial"].tolist() == df["trial"].tolist()
+    for name in ("search_space", "accuracy_vs_macs"):
+        assert (tmp_path / "e2e" / f"{name}.png").stat().st_size > 0
+    before = [(t.number, t.state, t.value, t.datetime_complete) for t in _trials(_config(argv))]
+
+    _wait([_popen(argv, tmp_path / "2.log")], [tmp_path / "2.log"])
+    assert "trained 0 run(s)" in (tmp_path / "2.log").read_text()
+    assert [(t.number, t.state, t.value, t.datetime_complete) for t in _trials(_config(argv))] == before
+
+    scale = ["scale-up", "--from-study", "e2e", "--phi", "0,1", "--train", "--results-dir", str(tmp_path),
+             *BUDGET, "--compilation-cache", compile_cache]
+    _wait([_popen(scale, tmp_path / "3.log")], [tmp_path / "3.log"])
+    log = (tmp_path / "3.log").read_text()
+    assert "published" in log and "phi 0:" in log and "phi 1:" in log
+    best = summary["best"]
+    up_dir = tmp_path / f"e2e-scaleup-a{best['alpha']:.2f}_b{best['beta']:.2f}_g{best['gamma']:.2f}"
+    up, up_summary = results.load(up_dir)
+    assert sorted(up["phi"]) == [0.0, 1.0] and (up["state"] == "COMPLETE").all()
+    phi1 = up[up["phi"] == 1.0].iloc[0]
+    assert phi1["macs"] == top["macs"]  # phi = 1 is the winning candidate's network
+    assert (up_dir / "accuracy_vs_macs.png").exists()
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_then_rerun_completes_each_point_once(tmp_path, compile_cache):
+    argv = _argv(tmp_path, "kill", cache=compile_cache)
+    argv[argv.index("1,1.1,1.2")] = "1,1.2"  # two candidates
+    points = _points(argv)
+    assert len(points) == 2
+    second = tmp_path / "kill" / "trials" / points[1]
+    proc = _popen(argv, tmp_path / "1.log")
+    deadline = time.time() + TIMEOUT
+    while not (second / "config.json").exists():  # the first point is finished, the second started
+        assert proc.poll() is None and time.time() < deadline, (tmp_path / "1.log").read_text()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (second / "result.json").exists()
+    config = _config(argv)
+    finished = [(t.number, t.value, t.datetime_complete, t.user_attrs) for t in _trials(config)
+                if t.state.name == "COMPLETE"]
+    assert len(finished) == 1
+    epochs_before = (second / "metrics.jsonl").read_text() if (second / "metrics.jsonl").exists() else ""
+
+    _wait([_popen(argv, tmp_path / "2.log")], [tmp_path / "2.log"])
+    trials = _trials(config)
+    _complete_once(trials, points)
+    assert [(t.number, t.value, t.datetime_complete, t.user_attrs) for t in trials
+            if t.number == finished[0][0]] == finished
+    lost = [t for t in trials if t.state.name == "FAIL"]
+    assert [t.user_attrs["fail_kind"] for t in lost] == ["worker_lost"]
+    assert (second / "metrics.jsonl").read_text().startswith(epochs_before)  # no finished epoch lost
+
+
+@pytest.mark.slow
+def test_two_workers_on_one_journal_file(tmp_path, compile_cache):
+    argv = _argv(tmp_path, "journal", cache=compile_cache)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    procs = [_popen(argv, logs[0]), _popen([*argv, "--workers", "2"], logs[1])]
+    _wait(procs, logs)
+    _complete_once(_trials(_config(argv)), _points(argv))
+    df, summary = results.load(tmp_path / "journal")
+    assert summary["complete"] and len(df) == 3
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL: a throwaway server on loopback (or $PG_TEST_URL)
+# --------------------------------------------------------------------------------------------
+def _pg_bin() -> pathlib.Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return pathlib.Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return pathlib.Path(initdb).parent if initdb else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    """A PostgreSQL URL with a password: $PG_TEST_URL, or a fresh cluster torn down afterwards."""
+    if os.environ.get("PG_TEST_URL"):
+        yield os.environ["PG_TEST_URL"]
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        message = "PostgreSQL is not installed (.ci/run installs it with apt-get)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = pathlib.Path(tempfile.mkdtemp(prefix="scaling-pg-"))
+    as_user = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    password, port = "pw" + secrets.token_hex(8), _free_port()
+    (root / "pw").write_text(password)
+    if as_user:
+        shutil.chown(root / "pw", "postgres", "postgres")
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, cwd=root)  # noqa: E731
+    run(str(bindir / "initdb"), "-D", str(root / "data"), "-U", "scaling", f"--pwfile={root / 'pw'}",
+        "--auth=scram-sha-256", "-E", "UTF8")
+    run(str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-t", "60",
+        "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {root}", "start")
+    try:
+        yield f"postgresql://scaling:{password}@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_workers_on_postgresql_and_the_password_never_leaks(tmp_path, compile_cache, pg_url):
+    study = f"pg{secrets.token_hex(4)}"
+    argv = [*_argv(tmp_path, study, cache=compile_cache), "--storage", pg_url]
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    _wait([_popen(argv, logs[0]), _popen(argv, logs[1])], logs)
+    config = _config(argv)
+    _complete_once(_trials(config), _points(argv))
+    summary = json.loads((tmp_path / study / "summary.json").read_text())
+    assert summary["complete"] and summary["storage"] == search.mask_url(pg_url) and "***" in summary["storage"]
+    password = search._password(pg_url).encode()
+    files = [p for p in (tmp_path / study).rglob("*") if p.is_file()] + logs
+    assert len(files) > 5
+    leaks = [str(p) for p in files if password in p.read_bytes()]
+    assert not leaks
