@@ -13,10 +13,12 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 
 run: install
-	$(BIN)/scaling models
+	$(BIN)/scaling search
 
+# SCALING_SMOKE=1: the notebooks run with tiny budgets into temporary directories (pytest --nbmake).
 test: install
-	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(BIN)/python -m pytest -q
+	SCALING_SMOKE=1 XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+		$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=1800 tests notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -128,7 +128,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = config_from_args(train.TrainConfig, args)
     if any(getattr(config, k) is not None for k in ("depth", "width", "resolution", "alpha", "beta", "gamma", "phi")):
         config.variant = None
-    workdir = args.workdir or f"runs/{train.network_spec(train.resolved(config)).name}-{config.dataset.replace(':', '_').replace('/', '_')}-s{config.seed}"
+    dataset = config.dataset.replace(":", "_").replace("/", "_")
+    workdir = args.workdir or f"runs/{train.network_spec(train.resolved(config)).name}-{dataset}-s{config.seed}"
     result = train.train_and_evaluate(config, workdir)
     keys = ("status", "epochs", "loss", "train_top1", "minival_top1", "test_top1", "images_per_sec", "wall_time",
             "params", "macs", "resolution")
@@ -186,6 +187,56 @@ def cmd_scale_up(args: argparse.Namespace) -> None:
     _print_table(search.scale_up_table(config, *coefficients, phis, dataset.num_classes), args.json)
     if args.train:
         search.scale_up(config, *coefficients, phis, workers=args.workers)
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from scaling import search, sweeps
+
+    names = set().union(*search.config_fields(), sweeps.SWEEP_FIELDS) - {"sweep"}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    config = sweeps.with_overrides(sweeps.load_config(args.name, args.config), **given)
+    if not args.dry_run:
+        sweeps.sweep(config, workers=args.workers)
+        return
+    config, points, num_classes = sweeps.prepare(config, storage=False)
+    _print_table(sweeps.point_table(config, points, num_classes), args.json)
+    if not args.json:
+        print(f"{len(points) // config.seeds} networks, {len(points)} runs ({config.seeds} seed(s)) of "
+              f"{config.train.baseline} on {config.train.dataset}; study {config.study!r}")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from scaling import plots, results
+
+    if not args.threshold > 0:
+        raise UsageError(f"--threshold must be > 0, got {args.threshold}")
+    known = results.studies(args.results_dir)
+    names = list(known) if args.studies == ["all"] else args.studies
+    missing = [name for name in names if name not in known] or ([] if names else ["all"])
+    if missing:
+        raise UsageError(f"no study {missing[0]!r} with a trials table in {args.results_dir}; "
+                         f"found: {', '.join(known) or 'none'}")
+    kwargs = dict(metric=args.metric, threshold=args.threshold)
+    stems = [stem for name in names for stem in plots.redraw(known[name], **kwargs)]
+    stems += plots.redraw_figure3([known[name] for name in names], args.results_dir, **kwargs)
+    for stem in stems:
+        print(f"{stem}.png {stem}.pdf")
+
+
+def cmd_cam(args: argparse.Namespace) -> None:
+    import pathlib
+
+    from scaling import cam, plots
+
+    if args.images < 1:
+        raise UsageError(f"--images must be >= 1, got {args.images}")
+    fig, picked = cam.cam_grid(args.results_dir, args.studies, args.images, args.gmacs)
+    stem = pathlib.Path(args.out) if args.out else cam.default_path(args.results_dir, args.studies)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    plots.save(fig, stem)
+    for name, run in picked.items():
+        print(f"{name:>17}: {run['study']} {run['candidate']} seed {run['seed']}, {run['macs'] / 1e6:.2f} MMACs")
+    print(f"{stem}.png {stem}.pdf")
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,6 +297,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_fields(p, SearchConfig, skip=("train", "alpha", "beta", "gamma", "target", "tol"))
     _add_config_fields(p, TrainConfig, skip=NETWORK_FIELDS)
     p.set_defaults(func=cmd_scale_up)
+
+    from scaling.sweeps import SWEEPS, SweepConfig
+
+    p = sub.add_parser("sweep", help="Figs. 3, 4, 8: scale the baseline along one or more dimensions (rerun to resume)",
+                       description="NAME is one of " + ", ".join(SWEEPS) + "; its experiment file is "
+                                   "experiments/sweep_<name>.py. Every SweepConfig and TrainConfig field is a "
+                                   "flag that overrides it (--values 1,2,4 --baseline resnet50 --seeds 3 ...).")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--config", help="experiment file (default experiments/sweep_<name>.py)")
+    p.add_argument("--dry-run", action="store_true", help="print the networks and their MACs and exit")
+    p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    _add_config_fields(p, SweepConfig, skip=("train", "sweep", "target", "tol"))
+    _add_config_fields(p, TrainConfig, skip=NETWORK_FIELDS)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("plot", help="redraw a study's figures from its results table (no training)")
+    p.add_argument("studies", nargs="+", metavar="STUDY", help="study names in --results-dir, or 'all'")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1"))
+    p.add_argument("--threshold", type=_float, default=0.5,
+                   help="saturation: gain per doubling of MACs in points (default 0.5)")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("cam", help="Fig. 7: class activation maps of baseline, deeper, wider, higher-resolution "
+                                   "and compound runs")
+    p.add_argument("--studies", nargs="+", required=True, help="finished studies to pick the runs from")
+    p.add_argument("--images", type=int, default=4, help="test images, one row each (default 4)")
+    p.add_argument("--gmacs", type=_float, help="pick the scaled runs closest to this many GMACs "
+                                                "(default: the largest compound run)")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--out", help="figure path without extension (default <results-dir>/<first study>/cams)")
+    p.set_defaults(func=cmd_cam)
     return parser
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from scaling.rules import NetworkSpec
+from scaling.rules import NetworkSpec, ResNetSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,20 +36,25 @@ def _out(size: int, stride: int) -> int:
     return math.ceil(size / stride)
 
 
-def count(spec: NetworkSpec, num_classes: int = 1000, resolution: int | None = None, bytes_per_value: int = 4) -> Cost:
+def count(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, resolution: int | None = None,
+          bytes_per_value: int = 4) -> Cost:
     """Parameters, MACs and activation bytes of ``spec`` at ``resolution`` (default: its own).
 
     Activation bytes sum, per image, every conv / BN / activation output and SE gate product that
     autodiff keeps for the backward pass, at ``bytes_per_value`` (4 for fp32, 2 for bf16). It is an
     estimate for batch sizing and bandwidth limits, not an allocator measurement.
+    A :class:`ResNetSpec` is counted by :func:`count_resnet`.
     """
+    if isinstance(spec, ResNetSpec):
+        return count_resnet(spec, num_classes, resolution, bytes_per_value)
     res = spec.resolution if resolution is None else resolution
     params = macs = acts = 0
 
-    def conv(cin: int, cout: int, k: int, size: int, stride: int, groups: int = 1, bias: bool = False, bn: bool = True, act: bool = True) -> int:
+    def conv(cin: int, cout: int, k: int, size: int, stride: int, groups: int = 1, bn: bool = True,
+             act: bool = True) -> int:
         nonlocal params, macs, acts
         out = _out(size, stride)
-        params += k * k * (cin // groups) * cout + (cout if bias else 0) + (2 * cout if bn else 0)
+        params += k * k * (cin // groups) * cout + (2 * cout if bn else 0)
         macs += out * out * k * k * (cin // groups) * cout
         acts += out * out * cout * (1 + bn + act)
         return out
@@ -73,7 +78,7 @@ def count(spec: NetworkSpec, num_classes: int = 1000, resolution: int | None = N
     return Cost(params=params, macs=macs, activation_bytes=acts * bytes_per_value)
 
 
-def describe(spec: NetworkSpec, num_classes: int = 1000) -> dict:
+def describe(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000) -> dict:
     """One table row: coefficients, rounded shape and cost of ``spec``."""
     c = count(spec, num_classes)
     return {
@@ -92,7 +97,7 @@ def describe(spec: NetworkSpec, num_classes: int = 1000) -> dict:
     }
 
 
-def candidate_rows(candidates, baseline: NetworkSpec, num_classes: int = 1000) -> list[dict]:
+def candidate_rows(candidates, baseline: NetworkSpec | ResNetSpec, num_classes: int = 1000) -> list[dict]:
     """The grid's merged candidates with their real cost and MAC ratio to ``baseline``."""
     base = count(baseline, num_classes).macs
     rows = []
@@ -101,7 +106,44 @@ def candidate_rows(candidates, baseline: NetworkSpec, num_classes: int = 1000) -
                "product": round(cand.product, 4)}
         row |= describe(cand.spec, num_classes)
         row["mac_ratio"] = round(row["macs"] / base, 4)
-        row["merged"] = " ".join(f"({a:g},{b:g},{g:g})" for a, b, g in cand.merged if (a, b, g) != (cand.alpha, cand.beta, cand.gamma))
+        others = [p for p in cand.merged if p != (cand.alpha, cand.beta, cand.gamma)]
+        row["merged"] = " ".join(f"({a:g},{b:g},{g:g})" for a, b, g in others)
         del row["network"]
         rows.append(row)
     return rows
+
+
+def count_resnet(spec: ResNetSpec, num_classes: int = 1000, resolution: int | None = None,
+                 bytes_per_value: int = 4) -> Cost:
+    """:func:`count` for a bottleneck ResNet (stem conv + BN + ReLU + max pool, bottlenecks, pool, FC).
+
+    Same conventions: MACs of every convolution (projection shortcuts included) and of the
+    classifier; parameters of bias-free convs, BN scale and bias, and the classifier with bias.
+    Spatial sizes are ceil(size / stride) everywhere, which equals torchvision's symmetric padding
+    for the 7x7/s2 stem, the 3x3/s2 max pool, the 3x3 convs and the 1x1/s2 shortcuts. Activation
+    bytes: conv / BN / ReLU outputs, the max-pool output and each block's ReLU(sum) output.
+    """
+    res = spec.resolution if resolution is None else resolution
+    params = macs = acts = 0
+
+    def conv(cin: int, cout: int, k: int, size: int, stride: int, act: bool = True) -> int:
+        nonlocal params, macs, acts
+        out = _out(size, stride)
+        params += k * k * cin * cout + 2 * cout
+        macs += out * out * k * k * cin * cout
+        acts += out * out * cout * (2 + act)
+        return out
+
+    size = conv(3, spec.stem_channels, 7, res, 2)
+    size = _out(size, 2)  # 3x3 / s2 max pool
+    acts += size * size * spec.stem_channels
+    for cin, width, cout, stride in spec.blocks():
+        if stride != 1 or cin != cout:
+            conv(cin, cout, 1, size, stride, act=False)
+        conv(cin, width, 1, size, 1)
+        size = conv(width, width, 3, size, stride)
+        conv(width, cout, 1, size, 1, act=False)
+        acts += size * size * cout  # ReLU(residual + shortcut)
+    params += spec.head_channels * num_classes + num_classes
+    macs += spec.head_channels * num_classes
+    return Cost(params=params, macs=macs, activation_bytes=acts * bytes_per_value)

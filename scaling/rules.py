@@ -293,16 +293,15 @@ def merge_identical(
     """Group (alpha, beta, gamma) points whose rounded networks are identical.
 
     Each group is represented by the member whose product is closest to ``target`` (ties: the
-    first in input order), so the paper's (1.2, 1.1, 1.15) represents its own group when present.
+    first in input order). At 224 px the paper's (1.2, 1.1, 1.15) shares its network with
+    (1.25, 1.1, 1.15), whose product 2.0003 is closer to 2 and so names the group.
     """
     groups: dict[tuple, list[tuple[float, float, float]]] = {}
-    specs: dict[tuple, NetworkSpec] = {}
     for point in points:
         spec = compound_spec(*point, phi, **spec_kwargs)
         groups.setdefault(spec.architecture, []).append(point)
-        specs.setdefault(spec.architecture, spec)
     out = []
-    for arch, members in groups.items():
+    for members in groups.values():
         rep = min(members, key=lambda p: abs(constraint_value(*p) - target))
         out.append(Candidate(*rep, spec=compound_spec(*rep, phi, **spec_kwargs), merged=tuple(members)))
     return out
@@ -319,3 +318,177 @@ PAPER_TABLE2: dict[str, tuple[float, float, float]] = {
     "b6": (43, 19, 84.0),
     "b7": (66, 37, 84.3),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Other baselines (paper Table 3): MobileNetV2 and ResNet-50 under the same d / w / r rules
+# --------------------------------------------------------------------------------------------
+def _check_coefficients(depth: float, width: float, resolution: float) -> None:
+    for label, value in (("depth", depth), ("width", width), ("resolution", resolution)):
+        if not value > 0 or not math.isfinite(value):
+            raise ScalingError(f"{label} coefficient must be a positive number, got {value}")
+
+
+def _scaled_resolution(base_resolution: int, resolution: float, multiple: int) -> int:
+    res = round_resolution(base_resolution, resolution, multiple)
+    if res < 8:
+        raise ScalingError(f"resolution must be >= 8 px, got {res}")
+    return res
+
+
+#: MobileNetV2 1.0 inverted-residual table (t expand, c out channels, n repeats, s stride), as in
+#: torchvision ``mobilenet_v2`` and the MobileNetV2 paper's Table 2.
+MOBILENET_V2_TABLE: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+MOBILENET_V2_STEM, MOBILENET_V2_HEAD, MOBILENET_V2_DROPOUT = 32, 1280, 0.2
+
+
+def mobilenet_v2_spec(
+    depth: float = 1.0,
+    width: float = 1.0,
+    resolution: float = 1.0,
+    *,
+    base_resolution: int = 224,
+    resolution_multiple: int = RESOLUTION_MULTIPLE,
+    dropout_rate: float = MOBILENET_V2_DROPOUT,
+    name: str = "mobilenetv2",
+) -> NetworkSpec:
+    """MobileNetV2 (torchvision ``mobilenet_v2`` layout) scaled by depth d, width w, resolution r.
+
+    An MBConv network without squeeze-excitation and with kernel 3 everywhere, so it is a plain
+    :class:`NetworkSpec`. Channels: ``round_filters(c, w)`` (= torchvision ``_make_divisible(c * w, 8)``,
+    10% rule included) for the stem and every stage; head ``round_filters(1280, max(1, w))`` (torchvision
+    keeps 1280 for w < 1); repeats ``ceil(d * n)``; no stochastic depth (drop_connect_rate 0).
+
+    ``name`` must start with "mobilenetv2": :func:`scaling.models.build_model` picks ReLU6 from it
+    (NetworkSpec has no activation field).
+    """
+    _check_coefficients(depth, width, resolution)
+    if not name.startswith("mobilenetv2"):
+        raise ScalingError(f"a MobileNetV2 spec name must start with 'mobilenetv2', got {name!r}")
+    stem = round_filters(MOBILENET_V2_STEM, width)
+    stages, cin = [], stem
+    for t, c, n, s in MOBILENET_V2_TABLE:
+        cout = round_filters(c, width)
+        stages.append(Stage(round_repeats(n, depth), 3, s, t, cin, cout, se_ratio=None))
+        cin = cout
+    return NetworkSpec(
+        stages=tuple(stages),
+        stem_channels=stem,
+        head_channels=round_filters(MOBILENET_V2_HEAD, max(1.0, width)),
+        resolution=_scaled_resolution(base_resolution, resolution, resolution_multiple),
+        dropout_rate=dropout_rate,
+        drop_connect_rate=0.0,
+        depth=depth,
+        width=width,
+        resolution_scale=resolution,
+        name=name,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpec:
+    """A rounded bottleneck ResNet (torchvision v1.5 layout) plus its nominal coefficients.
+
+    Stage i has ``repeats[i]`` bottlenecks 1x1 (``widths[i]``) -> 3x3 (``widths[i]``, stride
+    ``strides[i]`` in the first block) -> 1x1 (``widths[i] * expansion``). Field names follow
+    :class:`NetworkSpec` where they mean the same thing (``stem_channels``, ``head_channels``,
+    ``num_blocks``, ``blocks()``, ``architecture``, ``dropout_rate``, ``drop_connect_rate``), so cost
+    tables and training code can treat both alike. ``dropout_rate`` (before the classifier) and
+    ``drop_connect_rate`` (stochastic depth, linear over blocks as in EfficientNet) default to 0:
+    torchvision's ResNet has neither.
+    """
+
+    repeats: tuple[int, ...]
+    widths: tuple[int, ...]
+    stem_channels: int
+    resolution: int
+    strides: tuple[int, ...] = (1, 2, 2, 2)
+    expansion: int = 4
+    dropout_rate: float = 0.0
+    drop_connect_rate: float = 0.0
+    depth: float = 1.0
+    width: float = 1.0
+    resolution_scale: float = 1.0
+    name: str = "resnet50"
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(self.repeats)
+
+    @property
+    def head_channels(self) -> int:
+        """Channels of the last feature map (2048 for ResNet-50): the classifier input."""
+        return self.widths[-1] * self.expansion
+
+    @property
+    def architecture(self) -> tuple:
+        return (self.repeats, self.widths, self.strides, self.expansion, self.stem_channels, self.resolution)
+
+    def blocks(self) -> list[tuple[int, int, int, int]]:
+        """Every bottleneck as (in, width, out, stride), in order; a projection shortcut exists
+        where stride != 1 or in != out (the first block of each stage)."""
+        out, cin = [], self.stem_channels
+        for n, w, s in zip(self.repeats, self.widths, self.strides, strict=True):
+            for i in range(n):
+                out.append((cin, w, w * self.expansion, s if i == 0 else 1))
+                cin = w * self.expansion
+        return out
+
+
+#: ResNet-50 (torchvision ``resnet50``, v1.5: stride on the 3x3 conv).
+RESNET50_REPEATS, RESNET50_WIDTHS, RESNET50_STEM = (3, 4, 6, 3), (64, 128, 256, 512), 64
+
+
+def resnet_spec(
+    depth: float = 1.0,
+    width: float = 1.0,
+    resolution: float = 1.0,
+    *,
+    base_resolution: int = 224,
+    resolution_multiple: int = RESOLUTION_MULTIPLE,
+    repeats: Sequence[int] = RESNET50_REPEATS,
+    widths: Sequence[int] = RESNET50_WIDTHS,
+    stem: int = RESNET50_STEM,
+    name: str = "resnet50",
+) -> ResNetSpec:
+    """ResNet-50 (or ``repeats``/``widths``) scaled by depth d, width w and resolution r.
+
+    Repeats ``ceil(d * n)`` per stage; ``round_filters(c, w)`` on every stage width and the stem (the
+    block outputs are ``expansion`` times the rounded width); resolution as :func:`round_resolution`.
+    """
+    _check_coefficients(depth, width, resolution)
+    return ResNetSpec(
+        repeats=tuple(round_repeats(n, depth) for n in repeats),
+        widths=tuple(round_filters(w, width) for w in widths),
+        stem_channels=round_filters(stem, width),
+        resolution=_scaled_resolution(base_resolution, resolution, resolution_multiple),
+        depth=depth,
+        width=width,
+        resolution_scale=resolution,
+        name=name,
+    )
+
+
+#: Baseline name -> spec builder ``f(depth, width, resolution, *, base_resolution=..., ...)``, so a sweep
+#: can say ``baseline="mobilenetv2"``. Build the model with :func:`scaling.models.build_model`.
+BASELINES = {
+    "efficientnet-b0": scaled_spec,
+    "mobilenetv2": mobilenet_v2_spec,
+    "resnet50": resnet_spec,
+}
+
+
+def baseline_spec(baseline: str, depth: float = 1.0, width: float = 1.0, resolution: float = 1.0, **kwargs):
+    """``BASELINES[baseline](depth, width, resolution, **kwargs)`` with a one-line error for unknown names."""
+    key = baseline.lower()
+    if key not in BASELINES:
+        raise ScalingError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINES)}")
+    return BASELINES[key](depth, width, resolution, **kwargs)

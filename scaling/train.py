@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import pathlib
 import platform
@@ -29,7 +28,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from scaling import checkpoint, cost, data, rules
-from scaling.models.efficientnet import EfficientNet
+from scaling.models import build_model
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,8 +57,9 @@ class TrainConfig:
     split_seed: int = 0
     limit_train: int | None = None
     limit_test: int | None = None
-    # network: a preset, (depth, width, resolution) or (alpha, beta, gamma, phi)
+    # network: a preset, or a baseline scaled by (depth, width, resolution) or (alpha, beta, gamma, phi)
     variant: str | None = "b0"
+    baseline: str = "efficientnet-b0"  # or "mobilenetv2", "resnet50" (rules.BASELINES)
     depth: float | None = None
     width: float | None = None
     resolution: float | None = None
@@ -68,7 +68,7 @@ class TrainConfig:
     gamma: float | None = None
     phi: float | None = None
     base_resolution: int = rules.B0_RESOLUTION
-    activation: str = "swish"
+    activation: str | None = None  # None: the baseline's own (swish; relu6 for MobileNetV2; relu for ResNet)
     # budget
     epochs: int = 1
     steps_per_epoch: int | None = None  # cap an epoch's length (default: the whole train split)
@@ -125,17 +125,20 @@ def resolved(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, **fill)
 
 
-def network_spec(config: TrainConfig) -> rules.NetworkSpec:
-    """The spec a config names: --alpha.. > --depth.. > --variant (at base_resolution * r)."""
+def network_spec(config: TrainConfig) -> rules.NetworkSpec | rules.ResNetSpec:
+    """The spec a config names: (alpha..phi) > (depth, width, resolution) > variant (at base_resolution * r)."""
     kw = dict(base_resolution=config.base_resolution)
     abgp = (config.alpha, config.beta, config.gamma, config.phi)
     dwr = (config.depth, config.width, config.resolution)
     if any(v is not None for v in abgp):
         if any(v is None for v in abgp):
             raise ConfigError("alpha, beta, gamma and phi go together")
-        spec = rules.compound_spec(*abgp, **kw)
+        for name, value in zip(("alpha", "beta", "gamma"), abgp, strict=False):
+            if value < 1:
+                raise rules.ScalingError(f"{name} must be >= 1, got {value}")
+        spec = rules.baseline_spec(config.baseline, *rules.compound_coefficients(*abgp), **kw)
     elif any(v is not None for v in dwr):
-        spec = rules.scaled_spec(*(1.0 if v is None else v for v in dwr), **kw)
+        spec = rules.baseline_spec(config.baseline, *(1.0 if v is None else v for v in dwr), **kw)
     else:
         variant = config.variant or "b0"
         native = rules.PRESETS.get(variant.lower(), (0, 0, rules.B0_RESOLUTION, 0))[2]
@@ -232,12 +235,12 @@ class TrainState(nnx.Pytree):
 class Trainer:
     """Model, optimiser and the jitted steps for one config; holds no data."""
 
-    def __init__(self, cfg: TrainConfig, spec: rules.NetworkSpec, num_classes: int, steps_per_epoch: int,
-                 total_steps: int, mesh: jax.sharding.Mesh):
+    def __init__(self, cfg: TrainConfig, spec: rules.NetworkSpec | rules.ResNetSpec, num_classes: int,
+                 steps_per_epoch: int, total_steps: int, mesh: jax.sharding.Mesh):
         self.cfg, self.mesh = cfg, mesh
-        model = EfficientNet(spec, num_classes, activation=cfg.activation, dtype=compute_dtype(cfg),
-                             depthwise_impl=cfg.depthwise_impl, bn_momentum=cfg.bn_momentum,
-                             rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed))
+        model = build_model(spec, num_classes, activation=cfg.activation, dtype=compute_dtype(cfg),
+                            depthwise_impl=cfg.depthwise_impl, bn_momentum=cfg.bn_momentum,
+                            rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed))
         self.schedule = learning_rate_schedule(cfg, steps_per_epoch, total_steps)
         self.tx = make_optimizer(cfg, self.schedule)
         model.train()
@@ -304,7 +307,7 @@ class Trainer:
             correct = correct + self._eval_step(params, stats, self.rng_state, images, labels, mask)
         return float(correct) / dataset.size(split)
 
-    def model(self) -> EfficientNet:
+    def model(self) -> nnx.Module:
         """A stand-alone NNX model (eval mode) holding the evaluated weights, for notebooks and CAMs."""
         params, stats = self.eval_weights()
         return nnx.merge(self.eval_def, params, stats, self.rng_state)
@@ -343,7 +346,8 @@ def _check_workdir_config(workdir: pathlib.Path, cfg: TrainConfig) -> None:
     """A workdir belongs to one config: resuming it with another would mix two runs."""
     path = workdir / "config.json"
     mine = dataclasses.asdict(cfg)
-    ignore = {"quiet", "compilation_cache"}
+    # How a run executes, not what it computes: a retry may land on another machine.
+    ignore = {"quiet", "compilation_cache", "num_devices", "data_dir", "depthwise_impl"}
     if path.exists():
         theirs = json.loads(path.read_text())
         diff = sorted(k for k in mine if k not in ignore and theirs.get(k) != mine[k])
@@ -512,3 +516,22 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, **
         "num_devices": len(jax.local_devices()) if cfg.num_devices is None else cfg.num_devices,
         **extra,
     }
+
+
+def load_model(workdir: str | os.PathLike) -> tuple[nnx.Module, TrainConfig, dict]:
+    """(model in eval mode with the evaluated weights, its config, its result) of a finished run."""
+    workdir = pathlib.Path(workdir)
+    result_path = workdir / "result.json"
+    if not result_path.exists():
+        raise ConfigError(f"{workdir} holds no finished run (no result.json)")
+    result = json.loads(result_path.read_text())
+    cfg = TrainConfig(**json.loads((workdir / "config.json").read_text()))
+    cfg, spec, devices = prepare(dataclasses.replace(cfg, num_devices=1, quiet=True))
+    mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+    trainer = Trainer(cfg, spec, result["num_classes"], 1, 1, mesh)
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), trainer.state)
+    restored = checkpoint.restore_latest(workdir / "ckpt", abstract)
+    if restored is None:
+        raise ConfigError(f"{workdir} has no checkpoint")
+    trainer.state = restored[1]
+    return trainer.model(), cfg, result

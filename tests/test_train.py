@@ -96,7 +96,7 @@ def test_interrupted_run_resumes_to_identical_metrics(tmp_path, monkeypatch):
 def test_sigkilled_process_resumes_and_loses_no_finished_epoch(tmp_path):
     args = [sys.executable, "-m", "scaling.cli", "train", "--dataset", "digits", "--depth", "0.25", "--width", "0.5",
             "--base-resolution", "16", "--batch-size", "16", "--epochs", "4", "--steps-per-epoch", "6", "--quiet"]
-    env = {**os.environ, "XLA_FLAGS": ""}
+    env = {**os.environ, "XLA_FLAGS": "", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     subprocess.run(args + ["--workdir", str(tmp_path / "straight")], check=True, env=env, cwd=ROOT,
                    capture_output=True)
     killed = tmp_path / "killed"
@@ -142,7 +142,7 @@ def test_rerun_in_a_new_process_compiles_nothing(tmp_path):
     args = [sys.executable, "-m", "scaling.cli", "train", "--dataset", "digits", "--depth", "0.25", "--width", "0.5",
             "--base-resolution", "16", "--batch-size", "16", "--epochs", "1", "--steps-per-epoch", "2", "--quiet",
             "--compilation-cache", str(cache)]
-    env = {**os.environ, "XLA_FLAGS": ""}
+    env = {**os.environ, "XLA_FLAGS": "", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     subprocess.run(args + ["--workdir", str(tmp_path / "a")], check=True, env=env, cwd=ROOT, capture_output=True)
     entries = sorted(p.name for p in cache.iterdir())
     assert entries

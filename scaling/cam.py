@@ -1,0 +1,163 @@
+"""Class activation maps (Zhou et al. 2016) of finished runs, and the paper's Fig. 7 grid.
+
+The CAM of class k is ``sum_c W[c, k] F[:, :, c]``: F is the last feature map (``model.features``),
+W the classifier kernel (``model.classifier.kernel``, (channels, classes); the same attribute in
+EfficientNet, MobileNetV2 and ResNet). Its spatial mean is the logit of k minus the classifier bias,
+since the classifier reads the global average of F. Maps are upsampled bilinearly to the input size
+and scaled to [0, 1] per image; a network's stride (32 for all three baselines) sets their
+coarseness, so inputs under 64 px give 1x1 or 2x2 maps.
+
+Fig. 7 compares, on the same images, the baseline and its deeper, wider, higher-resolution and
+compound-scaled versions: :func:`pick` finds them among the finished runs of one or more studies
+(a compound-vs-single sweep holds all five) by their (d, w, r) multipliers.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from flax import nnx
+from matplotlib.figure import Figure
+
+from scaling import data, results, train
+
+ROLES = ("baseline", "deeper", "wider", "higher resolution", "compound")
+
+
+class CamError(train.ConfigError):
+    """No runs to draw (unknown study, no finished run of any role); one line, exit 2."""
+
+
+# --------------------------------------------------------------------------------------------
+# Maps
+# --------------------------------------------------------------------------------------------
+@nnx.jit
+def raw_maps(model, images) -> tuple[jax.Array, jax.Array]:
+    """(CAMs of the predicted classes at feature-map size (B, h, w), logits (B, classes))."""
+    features = model.features(images).astype(jnp.float32)
+    logits = model(images)
+    kernel = model.classifier.kernel[...].astype(jnp.float32)
+    weights = kernel[:, jnp.argmax(logits, -1)].T  # (B, channels)
+    return jnp.einsum("bhwc,bc->bhw", features, weights), logits
+
+
+def class_activation_maps(model, images) -> tuple[np.ndarray, np.ndarray]:
+    """(CAMs (B, H, W) in [0, 1] at the input size, predicted classes (B,)) of ``model`` on ``images``."""
+    maps, logits = raw_maps(model, images)
+    b, h, w = images.shape[:3]
+    maps = jax.image.resize(maps, (b, h, w), method="bilinear")
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    cams = jnp.where(span > 0, (maps - low) / jnp.where(span > 0, span, 1), 0.0)
+    return np.asarray(cams), np.asarray(jnp.argmax(logits, -1))
+
+
+# --------------------------------------------------------------------------------------------
+# Which runs
+# --------------------------------------------------------------------------------------------
+def finished_runs(results_dir: str | os.PathLike, studies: list[str]) -> pd.DataFrame:
+    """Completed runs of ``studies``: study, candidate, seed, (d, w, r) multipliers of the study's
+    baseline (alpha^phi, beta^phi, gamma^phi), macs, test_top1, workdir."""
+    known = results.studies(results_dir)
+    frames = []
+    for study in studies:
+        if study not in known:
+            raise CamError(f"no study {study!r} in {results_dir} (no trials.parquet)")
+        df, _ = results.load(known[study])
+        done = df[df["state"] == "COMPLETE"]
+        phi = done["phi"] if "phi" in done else 1.0
+        frames.append(pd.DataFrame({
+            "study": study, "candidate": done["candidate"], "seed": done["seed"], "d": done["alpha"] ** phi,
+            "w": done["beta"] ** phi, "r": done["gamma"] ** phi, "macs": done["macs"],
+            "test_top1": done["test_top1"], "workdir": [str(known[study] / "trials" / p) for p in done["point"]]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def role(d: float, w: float, r: float) -> str | None:
+    """Fig. 7's name for a network scaled by (d, w, r); None when a multiplier is below 1."""
+    if min(d, w, r) < 1 - 1e-9:
+        return None
+    grown = [x > 1 + 1e-9 for x in (d, w, r)]
+    if sum(grown) == 0:
+        return "baseline"
+    if sum(grown) > 1:
+        return "compound"
+    return ("deeper", "wider", "higher resolution")[grown.index(True)]
+
+
+def pick(runs: pd.DataFrame, gmacs: float | None = None) -> dict[str, pd.Series]:
+    """One run per role present (lowest seed): the scaled ones closest in MACs (ratio) to ``gmacs``
+    billion, by default to the largest compound network (or the largest network when none is compound)."""
+    runs = runs.assign(role=[role(*x) for x in zip(runs["d"], runs["w"], runs["r"], strict=True)])
+    runs = runs.dropna(subset=["role"]).sort_values("seed", kind="stable")
+    if runs.empty:
+        raise CamError("no finished run to draw")
+    compound = runs[runs["role"] == "compound"]
+    target = gmacs * 1e9 if gmacs else (compound if len(compound) else runs)["macs"].max()
+    out = {}
+    for name in ROLES:
+        mine = runs[runs["role"] == name]
+        if len(mine):
+            out[name] = mine.loc[(np.log(mine["macs"] / target)).abs().idxmin()]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The figure
+# --------------------------------------------------------------------------------------------
+def _title(name: str, run: pd.Series) -> str:
+    coeffs = {"baseline": "", "deeper": f"d={run['d']:.3g}", "wider": f"w={run['w']:.3g}",
+              "higher resolution": f"r={run['r']:.3g}",
+              "compound": f"d={run['d']:.3g}, w={run['w']:.3g}, r={run['r']:.3g}"}[name]
+    return f"{name}\n{coeffs}\n{run['macs'] / 1e6:.2f} MMACs, top-1 {100 * run['test_top1']:.1f}%"
+
+
+def figure(picked: dict[str, pd.Series], images: int = 4) -> Figure:
+    """The CAM grid: one row per test image (the first ``images``), one column per picked run."""
+    loaded = {name: train.load_model(run["workdir"]) for name, run in picked.items()}
+    configs = {(cfg.dataset, cfg.data_dir, cfg.limit_test) for _, cfg, _ in loaded.values()}
+    if len(configs) != 1:
+        raise CamError(f"the runs use different test sets: {sorted(map(str, configs))}")
+    _, cfg, _ = next(iter(loaded.values()))
+    dataset = data.load(cfg.dataset, data_dir=cfg.data_dir, minival_fraction=cfg.minival_fraction,
+                        split_seed=cfg.split_seed, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+    n = min(images, dataset.size("test"))
+    if n < 1:
+        raise CamError(f"need at least one image, got {images}")
+    mean, std = np.asarray(dataset.mean), np.asarray(dataset.std)
+    fig = Figure(figsize=(2.3 * len(loaded), 2.3 * n + 1.0))
+    axes = fig.subplots(n, len(loaded), squeeze=False)
+    for j, (name, (model, _, result)) in enumerate(loaded.items()):
+        x, labels, _ = next(dataset.batches("test", n, resolution=result["resolution"], train=False))
+        cams, predicted = class_activation_maps(model, x)
+        shown = np.clip(np.asarray(x, np.float32) * std + mean, 0, 1)
+        axes[0, j].set_title(_title(name, picked[name]), fontsize="small")
+        for i in range(n):
+            ax = axes[i, j]
+            ax.imshow(shown[i], extent=(0, 1, 0, 1))
+            ax.imshow(cams[i], cmap="jet", alpha=0.45, vmin=0, vmax=1, extent=(0, 1, 0, 1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            right = predicted[i] == int(labels[i])
+            ax.set_xlabel(f"pred {dataset.class_names[predicted[i]]}", color="green" if right else "red",
+                          fontsize="small")
+            if j == 0:
+                ax.set_ylabel(f"true {dataset.class_names[int(labels[i])]}", fontsize="small")
+    fig.suptitle(f"Class activation maps of the predicted class ({cfg.dataset} test images)")
+    return fig
+
+
+def cam_grid(results_dir: str | os.PathLike, studies: list[str], images: int = 4,
+             gmacs: float | None = None) -> tuple[Figure, dict[str, pd.Series]]:
+    """Fig. 7 from finished studies: (figure, the run picked for each role)."""
+    picked = pick(finished_runs(results_dir, studies), gmacs)
+    return figure(picked, images), picked
+
+
+def default_path(results_dir: str | os.PathLike, studies: list[str]) -> pathlib.Path:
+    return pathlib.Path(results_dir) / studies[0] / "cams"

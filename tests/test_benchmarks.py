@@ -1,0 +1,57 @@
+"""The benchmark scripts run: their --tiny smoke modes exit 0 and print the expected table rows.
+
+Each script runs as a subprocess (as a user would run it), without the test session's forced
+8-device XLA flag. Peers (torch, timm, keras) are never needed: the train-step benchmark runs
+with --no-peers and the depthwise one simply leaves out its torch row when torch is missing.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+BENCH = ROOT / "benchmarks"
+
+
+def _run(script, *args, timeout):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_train_step_tiny():
+    """B0's full train step compiles and runs (about a minute on 2 cores, mostly compilation)."""
+    out = _run("train_step.py", "--tiny", "--no-peers", timeout=540)
+    assert re.search(r"^impl\s+what\s+img/s\s+first s\s+x timm", out, re.M), out
+    row = re.search(r"^ours-auto\s+.*?\s(\d+\.\d)\s+(\d+\.\d)\s+-\s+depthwise=(\w+)$", out, re.M)
+    assert row, out
+    img_s, first_s, impl = float(row.group(1)), float(row.group(2)), row.group(3)
+    assert img_s > 0 and first_s > 0
+    assert impl in ("shifted", "xla")
+    assert not re.search(r"^(timm|keras)", out, re.M), "--no-peers must not run peers"
+
+
+@pytest.mark.timeout(300)
+def test_depthwise_tiny():
+    out = _run("depthwise.py", "--tiny", timeout=240)
+    for impl in ("xla", "shifted"):
+        rows = re.findall(rf"^\(2, \d+, \d+, \d+\)\s+\d\s+\d\s+{impl}\s+[\d.]+\s+[\d.]+x\s+[\d.]+\s+[\d.]+x$", out, re.M)
+        assert len(rows) == 3, f"expected 3 {impl} rows:\n{out}"
+
+
+@pytest.mark.timeout(300)
+def test_input_pipeline_tiny():
+    if not (BENCH / "input_pipeline.py").exists():
+        pytest.skip("no input-pipeline benchmark")
+    out = _run("input_pipeline.py", "--tiny", "--datasets", "digits", timeout=240)
+    rows = re.findall(r"^digits\s+\d+\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+$", out, re.M)
+    assert len(rows) == 4, out  # 2 resolutions x 2 batch sizes
