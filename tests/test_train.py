@@ -144,10 +144,15 @@ def test_rerun_in_a_new_process_compiles_nothing(tmp_path):
             "--compilation-cache", str(cache)]
     env = {**os.environ, "XLA_FLAGS": "", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     subprocess.run(args + ["--workdir", str(tmp_path / "a")], check=True, env=env, cwd=ROOT, capture_output=True)
-    entries = sorted(p.name for p in cache.iterdir())
-    assert entries
+    # The train and eval steps are the programs worth caching; small ones (init, data) may fall
+    # either side of the cache's minimum compile time, so only these two are compared.
+    def steps():
+        return sorted(p.name for p in cache.iterdir() if p.name.startswith(("jit__step", "jit__eval")))
+
+    entries = steps()
+    assert len(entries) == 2
     subprocess.run(args + ["--workdir", str(tmp_path / "b")], check=True, env=env, cwd=ROOT, capture_output=True)
-    assert sorted(p.name for p in cache.iterdir()) == entries  # every program came from the cache
+    assert steps() == entries  # the second process compiled neither step again
 
 
 def test_paper_recipe_schedule_matches_tf():
