@@ -18,7 +18,7 @@ run: install
 # SCALING_SMOKE=1: the notebooks run with tiny budgets into temporary directories (pytest --nbmake).
 test: install
 	SCALING_SMOKE=1 XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-		$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=1800 tests notebooks
+		$(BIN)/python -m pytest -q --durations=30 --nbmake --nbmake-timeout=1800 tests notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -50,15 +50,22 @@ def test_tf_initialisers():
     assert pw.std() == pytest.approx(np.sqrt(2 / pw.shape[-1]), rel=0.05)
 
 
-@pytest.mark.parametrize(
-    "variant,resolution",
-    [("b0", 224), ("b1", 64), ("b2", 64), ("b3", 64), ("b4", 64), ("b5", 32), ("b6", 32), ("b7", 32)],
-)
-@pytest.mark.slow
-def test_every_preset_runs_forward(variant, resolution):
-    model = EfficientNet(rules.preset_spec(variant, resolution=resolution), 7, rngs=nnx.Rngs(0))
+@pytest.mark.parametrize("variant", [f"b{i}" for i in range(8)])
+def test_every_preset_traces_to_logits(variant):
+    """Every preset builds and traces at its own resolution (abstractly: compiling B7 takes minutes)."""
+    spec = rules.preset_spec(variant)
+    model = nnx.eval_shape(lambda: EfficientNet(spec, 7, rngs=nnx.Rngs(0)))
     model.eval()
-    logits = nnx.jit(lambda m, x: m(x))(model, jnp.ones((2, resolution, resolution, 3)))
+    out = nnx.eval_shape(lambda m, x: m(x), model, jax.ShapeDtypeStruct((2, spec.resolution, spec.resolution, 3),
+                                                                         jnp.float32))
+    assert out.shape == (2, 7) and out.dtype == jnp.float32
+
+
+@pytest.mark.slow
+def test_b0_runs_forward_at_224():
+    model = EfficientNet(rules.preset_spec("b0"), 7, rngs=nnx.Rngs(0))
+    model.eval()
+    logits = nnx.jit(lambda m, x: m(x))(model, jnp.ones((2, 224, 224, 3)))
     assert logits.shape == (2, 7) and bool(jnp.isfinite(logits).all())
 
 
@@ -73,27 +80,6 @@ def test_train_mode_differs_from_eval_and_is_stochastic():
     train_a, train_b = forward(model, x), forward(model, x)
     assert not np.allclose(train_a, eval_a)
     assert not np.allclose(train_a, train_b)  # dropout / stochastic depth draw anew
-
-
-@pytest.mark.slow
-def test_jitted_forward_backward_b0_32px():
-    model = EfficientNet(rules.preset_spec("b0", resolution=32), 10, rngs=nnx.Rngs(0))
-    model.train()
-    x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-    y = jnp.array([1, 2])
-
-    @nnx.jit
-    def loss_and_grad(m, x, y):
-        def loss_fn(m):
-            logits = m(x)
-            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
-        return nnx.value_and_grad(loss_fn)(m)
-
-    loss, grads = loss_and_grad(model, x, y)
-    leaves = jax.tree.leaves(grads)
-    assert np.isfinite(float(loss)) and len(leaves) > 0
-    assert all(bool(jnp.isfinite(g).all()) for g in leaves)
-    assert float(sum(jnp.abs(g).sum() for g in leaves)) > 0
 
 
 def test_bf16_compute_keeps_fp32_params():

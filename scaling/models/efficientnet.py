@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.cost import se_width
-from scaling.models.layers import depthwise_conv
+from scaling.models.layers import Pointwise, depthwise_conv
 from scaling.rules import NetworkSpec
 
 BN_MOMENTUM = 0.99  # TF's moving-average decay; Flax uses the same convention
@@ -57,6 +57,8 @@ class ConvBN(nnx.Module):
         self.depthwise_impl = depthwise_impl
         if depthwise:
             self.kernel = nnx.Param(depthwise_init(rngs.params(), (kernel, kernel, 1, cout)))
+        elif kernel == 1 and stride == 1:
+            self.conv = Pointwise(cin, cout, kernel_init=conv_init, dtype=dtype, rngs=rngs)
         else:
             self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
                                  kernel_init=conv_init, dtype=dtype, rngs=rngs)
@@ -77,8 +79,8 @@ class SqueezeExcite(nnx.Module):
     """Global mean, 1x1 conv to the reduced width (bias), act, 1x1 conv back (bias), sigmoid gate."""
 
     def __init__(self, channels: int, reduced: int, *, act: Callable, dtype, rngs: nnx.Rngs):
-        self.reduce = nnx.Conv(channels, reduced, (1, 1), kernel_init=conv_init, dtype=dtype, rngs=rngs)
-        self.expand = nnx.Conv(reduced, channels, (1, 1), kernel_init=conv_init, dtype=dtype, rngs=rngs)
+        self.reduce = Pointwise(channels, reduced, use_bias=True, kernel_init=conv_init, dtype=dtype, rngs=rngs)
+        self.expand = Pointwise(reduced, channels, use_bias=True, kernel_init=conv_init, dtype=dtype, rngs=rngs)
         self.act = act
 
     def __call__(self, x):

@@ -1,4 +1,5 @@
-"""Depthwise convolution with selectable implementations.
+"""Convolutions that XLA:CPU runs slowly in their generic form: depthwise (selectable
+implementations) and pointwise (1x1, as a matmul).
 
 XLA:CPU lowers a grouped convolution (``feature_group_count=C``) to a slow generic loop: a 3x3
 depthwise conv forward+backward on (32, 32, 32, 96) takes 300-600 ms on 2 cores, against ~9 ms in
@@ -16,6 +17,10 @@ gives it a hand-written VJP whose two gradients are also cheap on CPU:
 
 On GPU/TPU the vendor grouped convolution is the fast path, so ``"auto"`` picks ``"xla"`` there.
 Numbers: ``python benchmarks/depthwise.py``.
+
+:class:`Pointwise` is a stride-1 1x1 convolution written as a matmul over channels: XLA:CPU's
+convolution path took 76 ms for forward+backward of (32, 32, 32, 96) -> 24 channels where the
+same maths as ``einsum`` took 11 ms (2 cores); on GPU/TPU both lower to the same matmul.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 from jax import lax
 
 DEPTHWISE_IMPLS = ("xla", "shifted")
@@ -208,3 +214,24 @@ def _shifted_bwd(stride, res, g):
 
 
 _shifted.defvjp(_shifted_fwd, _shifted_bwd)
+
+
+class Pointwise(nnx.Module):
+    """A 1x1, stride-1 convolution (optional bias) computed as a matmul over the channel axis.
+
+    Drop-in for ``nnx.Conv(cin, cout, (1, 1))``: same kernel shape (1, 1, cin, cout), same order of
+    RNG draws (kernel, then bias), same dtype promotion, so a model initialises identically.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, use_bias: bool = False, kernel_init,
+                 dtype=None, rngs: nnx.Rngs):
+        self.in_features, self.out_features, self.dtype = in_features, out_features, dtype
+        self.kernel = nnx.Param(kernel_init(rngs.params(), (1, 1, in_features, out_features)))
+        self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32)) if use_bias else nnx.data(None)
+        if use_bias:
+            rngs.params()  # nnx.Conv draws a (unused) key for its zero bias: keep the stream aligned
+
+    def __call__(self, x):
+        dtype = self.dtype or jnp.result_type(x, self.kernel[...])
+        y = jnp.einsum("...c,cd->...d", x.astype(dtype), self.kernel[0, 0].astype(dtype))
+        return y if self.bias is None else y + self.bias[...].astype(dtype)

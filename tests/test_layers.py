@@ -1,11 +1,15 @@
-"""Every depthwise_conv implementation agrees with XLA's grouped convolution (values and gradients)."""
+"""The fast CPU layers equal XLA's generic convolutions: every depthwise_conv implementation
+matches the grouped convolution, and Pointwise matches nnx.Conv 1x1 (values, gradients, init)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scaling.models.layers import DEPTHWISE_IMPLS, default_depthwise_impl, depthwise_conv
+from flax import nnx
+
+from scaling.models.efficientnet import conv_init
+from scaling.models.layers import DEPTHWISE_IMPLS, Pointwise, default_depthwise_impl, depthwise_conv
 
 OTHER_IMPLS = [impl for impl in DEPTHWISE_IMPLS if impl != "xla"]
 
@@ -92,3 +96,33 @@ def test_unknown_impl_raises():
     x, kernel = _inputs(1, 4, 4, 2, 3)
     with pytest.raises(ValueError, match="unknown depthwise impl 'nope'"):
         depthwise_conv(x, kernel, 1, "nope")
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+@pytest.mark.parametrize("dtype", [None, jnp.bfloat16])
+def test_pointwise_matches_conv_1x1(use_bias, dtype):
+    """Same parameters from the same seed (and the same key stream after it), same outputs and grads."""
+    conv = nnx.Conv(24, 40, (1, 1), use_bias=use_bias, kernel_init=conv_init, dtype=dtype,
+                    bias_init=nnx.initializers.normal(1.0), rngs=(conv_rngs := nnx.Rngs(7)))
+    rngs = nnx.Rngs(7)
+    pw = Pointwise(24, 40, use_bias=use_bias, kernel_init=conv_init, dtype=dtype, rngs=rngs)
+    np.testing.assert_array_equal(pw.kernel[...], conv.kernel[...])
+    assert pw.kernel[...].dtype == jnp.float32
+    assert rngs.params.count[...] == conv_rngs.params.count[...] == 1 + use_bias  # kernel (+ bias) keys
+    if use_bias:
+        np.testing.assert_array_equal(pw.bias[...], 0.0)
+        pw.bias[...] = conv.bias[...]
+    x, _ = _inputs(2, 5, 5, 24, 1)
+
+    def loss(m, x):
+        y = m(x)
+        return jnp.sum(y.astype(jnp.float32) ** 2), y
+
+    (_, y_conv), g_conv = nnx.value_and_grad(loss, has_aux=True)(conv, x)
+    (_, y_pw), g_pw = nnx.value_and_grad(loss, has_aux=True)(pw, x)
+    assert y_pw.dtype == y_conv.dtype == (dtype or jnp.float32)
+    tol = 2e-2 if dtype else 1e-5
+    np.testing.assert_allclose(np.float32(y_pw), np.float32(y_conv), rtol=tol, atol=tol)
+    np.testing.assert_allclose(g_pw.kernel[...], g_conv.kernel[...], rtol=tol, atol=tol * 10)
+    if use_bias:
+        np.testing.assert_allclose(g_pw.bias[...], g_conv.bias[...], rtol=tol, atol=tol * 10)
