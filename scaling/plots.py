@@ -197,7 +197,7 @@ def _subtitle(summary: dict) -> str:
 def redraw_figure3(directories, results_dir: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     """Fig. 3 as one figure (width, depth, resolution panels) per (baseline, dataset) that has at
     least two of the three single-dimension sweeps among ``directories``, in ``results_dir``
-    (``figure3_<baseline>_<dataset>``); of two studies of one dimension, the later in ``directories`` wins.
+    (``figure3_<baseline>_<dataset>``, a ``folder:`` dataset by its directory's name); of two studies of one dimension, the later in ``directories`` wins.
     Returns the stems."""
     groups: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for directory in directories:
@@ -213,7 +213,8 @@ def redraw_figure3(directories, results_dir: str | os.PathLike, **kwargs) -> lis
         table = pd.concat([tables[s] for s in SINGLE_DIMENSIONS if s in tables], ignore_index=True)
         fig = sweep_figure(table, title=f"Fig. 3: scaling up one dimension\n{baseline} on {dataset}", panels=True,
                            **kwargs)
-        path = pathlib.Path(results_dir) / ("figure3_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{baseline}_{dataset}"))
+        name = pathlib.PurePath(dataset.removeprefix("folder:")).name if dataset.startswith("folder:") else dataset
+        path = pathlib.Path(results_dir) / ("figure3_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{baseline}_{name}"))
         save(fig, path)
         out.append(path)
     return out

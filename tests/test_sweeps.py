@@ -60,6 +60,18 @@ def test_experiment_files_define_the_papers_sweeps():
     assert [p.spec.width for p in width] == pytest.approx([0.5 * w for w in (1, 1.4, 1.8, 2.6, 3.8, 5)])
 
 
+def test_cifar10_experiment_files_behind_the_committed_results():
+    """experiments/cifar10/ made results/cifar10_*: one proxy, the networks results/README.md lists."""
+    expected = {"width": 6, "depth": 6, "resolution": 7, "width-baselines": 8, "compound-vs-single": 9}
+    for name, count in expected.items():
+        path = sweeps.search.REPO / "experiments" / "cifar10" / f"sweep_{name.replace('-', '_')}.py"
+        config = sweeps.load_config(name, str(path))
+        assert config.study == f"cifar10_{name.replace('-', '_')}"
+        assert (config.depth0, config.width0, config.train.base_resolution) == (0.25, 0.25, 32)
+        assert config.train.dataset == "folder:../shared/datasets/cifar10" and config.train.epochs == 4
+        assert len(sweeps.points(config, 10)) == count, name
+
+
 def test_width_baselines_lines_and_members():
     config = sweeps.load_config("width-baselines")
     lines = dict.fromkeys(m.line for m in sweeps.members(config, 10))
