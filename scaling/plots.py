@@ -197,8 +197,8 @@ def _subtitle(summary: dict) -> str:
 def redraw_figure3(directories, results_dir: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     """Fig. 3 as one figure (width, depth, resolution panels) per (baseline, dataset) that has at
     least two of the three single-dimension sweeps among ``directories``, in ``results_dir``
-    (``figure3_<baseline>_<dataset>``, a ``folder:`` dataset by its directory's name); of two studies of one dimension, the later in ``directories`` wins.
-    Returns the stems."""
+    (``figure3_<baseline>_<dataset>``, a ``folder:`` dataset by its directory's name); of two
+    studies of one dimension, the later in ``directories`` wins. Returns the stems."""
     groups: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for directory in directories:
         df, summary = results.load(directory)

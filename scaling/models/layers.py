@@ -227,9 +227,10 @@ class Pointwise(nnx.Module):
                  dtype=None, rngs: nnx.Rngs):
         self.in_features, self.out_features, self.dtype = in_features, out_features, dtype
         self.kernel = nnx.Param(kernel_init(rngs.params(), (1, 1, in_features, out_features)))
-        self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32)) if use_bias else nnx.data(None)
+        self.bias = nnx.data(None)
         if use_bias:
-            rngs.params()  # nnx.Conv draws a (unused) key for its zero bias: keep the stream aligned
+            rngs.params()  # nnx.Conv draws an (unused) key for its zero bias: keep the stream aligned
+            self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
 
     def __call__(self, x):
         dtype = self.dtype or jnp.result_type(x, self.kernel[...])
