@@ -27,7 +27,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from scaling import checkpoint, cost, data, rules
+from scaling import checkpoint, cost, data, rules, runtime
 from scaling.models import build_model
 
 
@@ -513,6 +513,7 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, **
         "versions": _versions(),
         "device_kind": device.device_kind,
         "platform": device.platform,
+        "malloc_tuned": runtime.malloc_tuned(),
         "num_devices": len(jax.local_devices()) if cfg.num_devices is None else cfg.num_devices,
         **extra,
     }

@@ -117,11 +117,12 @@ def test_pointwise_matches_conv_1x1(use_bias, dtype):
         y = m(x)
         return jnp.sum(y.astype(jnp.float32) ** 2), y
 
-    (_, y_conv), g_conv = nnx.value_and_grad(loss, has_aux=True)(conv, x)
-    (_, y_pw), g_pw = nnx.value_and_grad(loss, has_aux=True)(pw, x)
+    (_, y_conv), (g_conv, gx_conv) = nnx.value_and_grad(loss, argnums=(0, 1), has_aux=True)(conv, x)
+    (_, y_pw), (g_pw, gx_pw) = nnx.value_and_grad(loss, argnums=(0, 1), has_aux=True)(pw, x)
     assert y_pw.dtype == y_conv.dtype == (dtype or jnp.float32)
     tol = 2e-2 if dtype else 1e-5
     np.testing.assert_allclose(np.float32(y_pw), np.float32(y_conv), rtol=tol, atol=tol)
     np.testing.assert_allclose(g_pw.kernel[...], g_conv.kernel[...], rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(np.float32(gx_pw), np.float32(gx_conv), rtol=tol, atol=tol * 10)
     if use_bias:
         np.testing.assert_allclose(g_pw.bias[...], g_conv.bias[...], rtol=tol, atol=tol * 10)

@@ -6,21 +6,29 @@ depthwise conv forward+backward on (32, 32, 32, 96) takes 300-600 ms on 2 cores,
 PyTorch. ``impl="shifted"`` writes the conv as k*k shifted slices times a per-channel weight and
 gives it a hand-written VJP whose two gradients are also cheap on CPU:
 
-* forward and grad wrt x are sums of k*k shifted (strided) taps times per-channel weights, which XLA
-  fuses into one elementwise loop. For k <= 3 each tap is written as ``lax.pad`` of the unpadded
-  array (scatter form: no padded copy is materialised); for larger k as slices of one padded copy
-  (gather form; grad wrt x per output phase, so stride 2 never multiplies the zeros of a dilated g);
-* grad wrt kernel uses one *variadic* ``lax.reduce`` per kernel row: the k tap products of that row
+* forward: one zero-padded copy of x, then the sum of its k*k strided slices times per-channel
+  weights, which XLA fuses into one elementwise loop (stride 2 computes only the kept outputs);
+* grad wrt x: the same correlation of g, per output phase, so stride 2 never multiplies the zeros
+  of a dilated g;
+* grad wrt kernel: one *variadic* ``lax.reduce`` per kernel row: the k tap products of that row
   are reduced over W together in one fused pass (nothing k*k-sized is materialised), then a single
   small reduction finishes the sum. Separate per-tap reductions (``sum(tap * g)``) make XLA copy each
   strided slice first and were 3-5x slower; one variadic reduce over all k*k taps up to 1.7x slower.
 
+A "scatter" form (each tap as ``lax.pad`` of the unpadded input, no padded copy) was faster for a
+lone 3x3 conv (1.8 vs 3.5 ms forward) but 1.8x slower inside B0 (fwd+bwd 614 vs 341 ms at 64 px,
+batch 32): there XLA fused the preceding BN and swish into each of the k*k pads and wrote every tap
+out. Measure kernels in the network, not alone.
+
 On GPU/TPU the vendor grouped convolution is the fast path, so ``"auto"`` picks ``"xla"`` there.
-Numbers: ``python benchmarks/depthwise.py``.
+Numbers: ``python benchmarks/depthwise.py`` and ``benchmarks/RESULTS.md``.
 
 :class:`Pointwise` is a stride-1 1x1 convolution written as a matmul over channels: XLA:CPU's
 convolution path took 76 ms for forward+backward of (32, 32, 32, 96) -> 24 channels where the
-same maths as ``einsum`` took 11 ms (2 cores); on GPU/TPU both lower to the same matmul.
+same maths as ``einsum`` took 11 ms (2 cores); on GPU/TPU both lower to the same matmul. Its
+matmul has a custom VJP of the very same products: the boundary stops XLA from fusing the kernel
+gradient's operand transpose into the BN backward that produces it (a strided write, 18 ms for one
+(32768, 96) layer of B0); inside B0 fwd+bwd went from 347 to 311 ms.
 """
 
 from __future__ import annotations
@@ -99,63 +107,29 @@ def _tap(xp, i, j, s, ho, wo):
     return lax.slice(xp, (0, i, j, 0), (n, i + (ho - 1) * s + 1, j + (wo - 1) * s + 1, c), (1, s, s, 1))
 
 
-def _scatter_sum(v, w, pad_config):
-    """sum_ij lax.pad(v * w[i, j, 0], pad_config(i, j)): XLA fuses every tap's zero padding into one loop,
-    so no padded copy of v is written. Fastest for k <= 3; with 25 taps the per-element pad checks cost
-    more than the copy they save (see _SCATTER_MAX_K)."""
-    zero = jnp.zeros((), v.dtype)
-    out = None
-    for i in range(w.shape[0]):
-        for j in range(w.shape[1]):
-            t = lax.pad(v * w[i, j, 0], zero, pad_config(i, j))
-            out = t if out is None else out + t
-    return out
-
-
-# Largest kernel for the scatter formulation of forward and grad wrt x. Measured on 2 CPU cores:
-# k=3 forward 1.8 vs 3.5 ms (gather), k=5 forward 18.7 vs 5.1 ms.
-_SCATTER_MAX_K = 3
-
-
 def _forward(x, kernel, s):
-    """y = sum_ij tap_ij(x) * kernel[i, j], as one fused elementwise loop."""
+    """y = sum_ij tap_ij(x) * kernel[i, j]: one padded copy, then one fused elementwise loop."""
     k = kernel.shape[0]
     acc = _acc_dtype(x, kernel)
     w = kernel.astype(acc)
-    n, h, wd, c = x.shape
-    ho, pt, _ = _same(h, k, s)
-    wo, pl, _ = _same(wd, k, s)
-    if k <= _SCATTER_MAX_K:
-        # Full correlation Y[a] = sum_i x[a - (k-1-i)] w[i]; SAME output y[h] = Y[s*h + k-1-pt].
-        full = _scatter_sum(x.astype(acc), w, lambda i, j: ((0, 0, 0), (k - 1 - i, i, 0), (k - 1 - j, j, 0), (0, 0, 0)))
-        oh, ow = k - 1 - pt, k - 1 - pl
-        y = lax.slice(full, (0, oh, ow, 0), (n, oh + (ho - 1) * s + 1, ow + (wo - 1) * s + 1, c), (1, s, s, 1))
-    else:
-        xp, ho, wo = _pad_input(x, k, s)
-        y = None
-        for i in range(k):
-            for j in range(k):
-                t = _tap(xp, i, j, s, ho, wo).astype(acc) * w[i, j, 0]
-                y = t if y is None else y + t
+    xp, ho, wo = _pad_input(x, k, s)
+    y = None
+    for i in range(k):
+        for j in range(k):
+            t = _tap(xp, i, j, s, ho, wo).astype(acc) * w[i, j, 0]
+            y = t if y is None else y + t
     return y.astype(x.dtype)
 
 
 def _grad_input(g, kernel, s, x_shape, x_dtype):
-    """dL/dx. Small k: scatter g * w[i, j] back onto the padded grid (interior padding = stride) and crop.
-    Larger k: gather per output phase: padded row a = s*q + p only gets taps i = p (mod s), with
+    """dL/dx, gathered per output phase: padded row a = s*q + p only gets taps i = p (mod s), with
     g[q - (i - p)//s]; each phase is a small correlation of g, then phases are interleaved."""
     k = kernel.shape[0]
     n, h, w, c = x_shape
-    ho, pt, pb = _same(h, k, s)
-    wo, pl, pr = _same(w, k, s)
+    ho, pt, _ = _same(h, k, s)
+    wo, pl, _ = _same(w, k, s)
     acc = _acc_dtype(g, kernel)
     wk = kernel.astype(acc)
-    if k <= _SCATTER_MAX_K:
-        hp, wp = h + pt + pb, w + pl + pr
-        last_h, last_w = (ho - 1) * s + 1, (wo - 1) * s + 1
-        full = _scatter_sum(g.astype(acc), wk, lambda i, j: (
-            (0, 0, 0), (i, hp - i - last_h, s - 1), (j, wp - j - last_w, s - 1), (0, 0, 0)))
-        return full[:, pt:pt + h, pl:pl + w].astype(x_dtype)
     m = (k - 1) // s  # largest tap offset, in units of g rows
     hq, wq = -(-(pt + h) // s), -(-(pl + w) // s)  # phase grid covering the rows we keep
     gp = jnp.pad(g.astype(acc), ((0, 0), (m, max(hq - ho, 0)), (m, max(wq - wo, 0)), (0, 0)))
@@ -216,6 +190,26 @@ def _shifted_bwd(stride, res, g):
 _shifted.defvjp(_shifted_fwd, _shifted_bwd)
 
 
+@jax.custom_vjp
+def _matmul(x, w):
+    """x (M, K) @ w (K, N), with autodiff's own products as a hand-written VJP (see the module doc)."""
+    return x @ w
+
+
+def _matmul_fwd(x, w):
+    """Forward pass of the custom VJP: keep the operands as residuals."""
+    return x @ w, (x, w)
+
+
+def _matmul_bwd(res, g):
+    """Backward pass of the custom VJP: (g @ w.T, x.T @ g)."""
+    x, w = res
+    return g @ w.T, jnp.einsum("mk,mn->kn", x, g)
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
 class Pointwise(nnx.Module):
     """A 1x1, stride-1 convolution (optional bias) computed as a matmul over the channel axis.
 
@@ -234,5 +228,6 @@ class Pointwise(nnx.Module):
 
     def __call__(self, x):
         dtype = self.dtype or jnp.result_type(x, self.kernel[...])
-        y = jnp.einsum("...c,cd->...d", x.astype(dtype), self.kernel[0, 0].astype(dtype))
+        y = _matmul(x.astype(dtype).reshape(-1, x.shape[-1]), self.kernel[0, 0].astype(dtype))
+        y = y.reshape(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias[...].astype(dtype)

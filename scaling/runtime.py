@@ -1,0 +1,50 @@
+"""Process-wide settings that make XLA:CPU fast: glibc's allocator.
+
+XLA:CPU allocates each execution's scratch memory as one block (341 MiB for a B0 train step at
+64 px, batch 32) and frees it afterwards. glibc serves a block that large with a fresh ``mmap``
+(always, from a worker thread's arena, whose heaps are capped at 64 MiB), so every step
+page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel time per B0 step on
+2 cores, about a third of the step. Keeping every thread on the main arena, which grows with
+``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 320 -> 221 ms.
+
+The settings must be made before XLA's threads first allocate, so importing :mod:`scaling` applies
+them (before JAX starts its backend). The cost: memory the process frees stays reserved for its
+own reuse (its resident size stays at its peak), as with the caching allocators of PyTorch or
+TensorFlow. ``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's <malloc.h>
+_TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt takes: return memory to the OS only beyond 2 GiB free
+
+_state = {"tuned": False}
+
+
+def tune_malloc() -> bool:
+    """One arena, no ``mmap`` blocks, no trimming (glibc only; ``SCALING_MALLOC=system`` opts out).
+
+    Returns whether the settings are in force. Idempotent.
+    """
+    if _state["tuned"]:
+        return True
+    if os.environ.get("SCALING_MALLOC", "").lower() == "system" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    ok = all(mallopt(param, value) == 1 for param, value in
+             ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)))
+    _state["tuned"] = ok
+    return ok
+
+
+def malloc_tuned() -> bool:
+    """Whether :func:`tune_malloc` is in force in this process (recorded in result.json)."""
+    return _state["tuned"]
