@@ -202,19 +202,26 @@ def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int, total_steps: 
 
 
 def make_optimizer(cfg: TrainConfig, schedule: optax.Schedule) -> optax.GradientTransformation:
-    """The recipe's optimiser with L2 weight decay on kernels only (not BN, not biases)."""
+    """The recipe's optimiser with L2 weight decay on kernels only (not BN, not biases).
+
+    The optimiser's per-element maths runs on all weights as one flat vector (``optax.flatten``):
+    B0 has ~200 weight arrays, each a separate small kernel otherwise; on 2 CPU cores this took
+    its train step from 268 to 243 ms. The decay stays outside, where the mask sees the weights' shapes.
+    """
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)  # noqa: E731
+    # add_decayed_weights adds wd * w to the gradient: the gradient of TF's wd * l2_loss(w).
+    decay = optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask)
     if cfg.optimizer == "rmsprop":
         # TF1 RMSProp: accumulator starts at 1, eps inside the sqrt.
         opt = optax.rmsprop(schedule, decay=0.9, eps=1e-3, initial_scale=1.0, momentum=0.9)
     elif cfg.optimizer == "sgd":
         opt = optax.sgd(schedule, momentum=0.9, nesterov=True)
     elif cfg.optimizer == "adamw":
-        return optax.adamw(schedule, weight_decay=cfg.weight_decay, mask=decay_mask)
+        # optax.adamw's own chain (Adam, decoupled decay, learning rate) with Adam flattened.
+        return optax.chain(optax.flatten(optax.scale_by_adam()), decay, optax.scale_by_learning_rate(schedule))
     else:
         raise ConfigError(f"optimizer must be rmsprop, sgd or adamw, got {cfg.optimizer!r}")
-    # add_decayed_weights adds wd * w to the gradient: the gradient of TF's wd * l2_loss(w).
-    return optax.chain(optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask), opt)
+    return optax.chain(decay, optax.flatten(opt))
 
 
 # --------------------------------------------------------------------------------------------

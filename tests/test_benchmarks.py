@@ -45,7 +45,8 @@ def test_train_step_tiny():
 def test_depthwise_tiny():
     out = _run("depthwise.py", "--tiny", timeout=240)
     for impl in ("xla", "shifted"):
-        rows = re.findall(rf"^\(2, \d+, \d+, \d+\)\s+\d\s+\d\s+{impl}\s+[\d.]+\s+[\d.]+x\s+[\d.]+\s+[\d.]+x$", out, re.M)
+        row = rf"^\(2, \d+, \d+, \d+\)\s+\d\s+\d\s+{impl}\s+[\d.]+\s+[\d.]+x\s+[\d.]+\s+[\d.]+x$"
+        rows = re.findall(row, out, re.M)
         assert len(rows) == 3, f"expected 3 {impl} rows:\n{out}"
 
 
