@@ -5,7 +5,7 @@ XLA:CPU allocates each execution's scratch memory as one block (341 MiB for a B0
 (always, from a worker thread's arena, whose heaps are capped at 64 MiB), so every step
 page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel time per B0 step on
 2 cores, about a third of the step. Keeping every thread on the main arena, which grows with
-``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 320 -> 221 ms.
+``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 318 -> 221 ms.
 
 The settings must be made before XLA's threads first allocate, so importing :mod:`scaling` applies
 them (before JAX starts its backend). The cost: memory the process frees stays reserved for its

@@ -6,6 +6,7 @@ with --no-peers and the depthwise one simply leaves out its torch row when torch
 """
 
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -33,11 +34,13 @@ def test_train_step_tiny():
     loss = re.search(r"^\s*set-up ours-auto\s+first step [\d.]+ s, loss ([\d.]+)$", out, re.M)
     assert loss and 0 < float(loss.group(1)) < 20, out
     assert re.search(r"^impl\s+what\s+img/s\s+\(rounds\)\s+first s\s+x timm", out, re.M), out
-    row = re.search(r"^ours-auto\s+.*?\s(\d+\.\d)\s+[\d.]+-[\d.]+\s+(\d+\.\d)\s+-\s+depthwise=(\w+)$", out, re.M)
+    row = re.search(r"^ours-auto\s+.*?\s(\d+\.\d)\s+[\d.]+-[\d.]+\s+(\d+\.\d)\s+-\s+"
+                    r"depthwise=(\w+), malloc tuned=(True|False)$", out, re.M)
     assert row, out
-    img_s, first_s, impl = float(row.group(1)), float(row.group(2)), row.group(3)
+    img_s, first_s, impl, tuned = float(row.group(1)), float(row.group(2)), row.group(3), row.group(4)
     assert img_s > 0 and first_s > 0
     assert impl in ("shifted", "xla")
+    assert tuned == str(platform.libc_ver()[0] == "glibc"), "importing scaling tunes glibc's malloc"
     assert not re.search(r"^(timm|keras)", out, re.M), "--no-peers must not run peers"
 
 
