@@ -8,7 +8,8 @@ page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel ti
 ``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 318 -> 221 ms.
 
 The settings must be made before XLA's threads first allocate, so importing :mod:`scaling` applies
-them (before JAX starts its backend). The cost: memory the process frees stays reserved for its
+them (before JAX starts its backend; a process that already ran JAX code gets them only for
+threads created later). The cost: memory the process frees stays reserved for its
 own reuse (its resident size stays at its peak), as with the caching allocators of PyTorch or
 TensorFlow. ``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries are left alone.
 """
