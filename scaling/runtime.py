@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's <malloc.h>
 _TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt takes: return memory to the OS only beyond 2 GiB free
 
 _state = {"tuned": False}
+
+
+def has_glibc() -> bool:
+    """Whether this process runs on glibc (asked of the loaded C library, not read from the binary)."""
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), or no such name here
+        return False
 
 
 def tune_malloc() -> bool:
@@ -33,7 +40,7 @@ def tune_malloc() -> bool:
     """
     if _state["tuned"]:
         return True
-    if os.environ.get("SCALING_MALLOC", "").lower() == "system" or platform.libc_ver()[0] != "glibc":
+    if os.environ.get("SCALING_MALLOC", "").lower() == "system" or not has_glibc():
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt

@@ -6,13 +6,14 @@ with --no-peers and the depthwise one simply leaves out its torch row when torch
 """
 
 import os
-import platform
 import re
 import subprocess
 import sys
 
 import pytest
 from conftest import ROOT
+
+from scaling import runtime
 
 BENCH = ROOT / "benchmarks"
 
@@ -40,7 +41,7 @@ def test_train_step_tiny():
     img_s, first_s, impl, tuned = float(row.group(1)), float(row.group(2)), row.group(3), row.group(4)
     assert img_s > 0 and first_s > 0
     assert impl in ("shifted", "xla")
-    assert tuned == str(platform.libc_ver()[0] == "glibc"), "importing scaling tunes glibc's malloc"
+    assert tuned == str(runtime.has_glibc()), "importing scaling tunes glibc's malloc"
     assert not re.search(r"^(timm|keras)", out, re.M), "--no-peers must not run peers"
 
 

@@ -3,12 +3,13 @@ page-faulting it in again on every call (see scaling.runtime)."""
 
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from scaling import runtime
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ def _run(malloc: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning is glibc's mallopt")
+@pytest.mark.skipif(not runtime.has_glibc(), reason="the tuning is glibc's mallopt")
 def test_import_tunes_malloc_and_stops_page_faults():
     tuned, system = _run(None), _run("system")
     assert tuned["tuned"] and not system["tuned"]
@@ -56,8 +57,6 @@ def test_import_tunes_malloc_and_stops_page_faults():
 
 
 def test_opt_out_leaves_malloc_alone(monkeypatch):
-    from scaling import runtime
-
     monkeypatch.setenv("SCALING_MALLOC", "system")
     monkeypatch.setitem(runtime._state, "tuned", False)
     assert runtime.tune_malloc() is False
