@@ -1,8 +1,11 @@
-"""Tests for scaling.data (no downloads: digits ship with scikit-learn, CIFAR-10
-comes from ../shared/datasets/cifar10, TFDS datasets are mocked)."""
+"""Tests for scaling.data on real files (no downloads): digits ship with scikit-learn, CIFAR-10 and Imagenette
+come from ../shared/datasets, folders and TFDS datasets are written and prepared here in temporary directories."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -11,13 +14,18 @@ import numpy as np
 import pytest
 
 from scaling import data
-from scaling.data import DatasetError
+from scaling.data import DatasetError, sources
+from scaling.data import tf as tf_seam
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR = REPO.parent / "shared" / "datasets" / "cifar10"
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IMAGENETTE = REPO.parent / "shared" / "datasets" / "imagenette"
+IMAGENETTE_WNIDS = ("n01440764", "n02102040", "n02979186", "n03000684", "n03028079", "n03394916", "n03417042",
+                    "n03425413", "n03445777", "n03888257")
 
 needs_cifar = pytest.mark.skipif(not (CIFAR / "train").is_dir(), reason=f"{CIFAR} not present")
+needs_imagenette = pytest.mark.skipif(not (IMAGENETTE / "train").is_dir(), reason=f"{IMAGENETTE} not present")
 
 
 @pytest.fixture(autouse=True)
@@ -143,7 +151,7 @@ def test_sharding_single_device():
     assert np.array_equal(np.asarray(ref[0]), np.asarray(placed[0]))
 
 
-@pytest.mark.skipif(len(jax.devices()) < 4, reason="needs 4 devices (tests/conftest.py forces 8 CPU devices)")
+@pytest.mark.devices(8)
 def test_sharding_two_devices_away_from_the_default_one():
     ds = data.load("digits")
     mesh = jax.sharding.Mesh(np.array(jax.devices()[2:4]), ("data",))
@@ -208,6 +216,15 @@ def _errors():
 def test_unknown_tfds_name():
     with pytest.raises(DatasetError, match="tfds:no_such_dataset_xyz"):
         data.load("tfds:no_such_dataset_xyz")
+    # One line, not TFDS's catalogue; the closest registered names when there are any.
+    with pytest.raises(DatasetError) as e:
+        data.load("tfds:nosuchds")
+    assert str(e.value) == "tfds:nosuchds: no such TFDS dataset"
+    with pytest.raises(DatasetError) as e:
+        data.load("tfds:cifar1O")
+    assert "\n" not in str(e.value)
+    assert re.fullmatch(r"tfds:cifar1O: no such TFDS dataset \(did you mean cifar10, cifar100(, \w+)?\?\)",
+                        str(e.value))
 
 
 # ---------------------------------------------------------------- folder
@@ -294,38 +311,256 @@ def test_large_image_folder_streams(tmp_path):
     assert not np.array_equal(a[0], c[0])
     x, y, m = collect(ds.batches("test", 4, resolution=32, train=False))
     assert x.shape == (8, 32, 32, 3) and m.sum() == 6 and not m[-2:].any() and np.all(x[~m] == 0)
-    order = data._imagefolder_order(str(root), "test")
+    order = sources.imagefolder_order(str(root), "test")
     assert y[m].tolist() == [ds.class_names.index(label) for _, label in order]
     # Train and minival come from disjoint files.
     _, ymv, mmv = collect(ds.batches("minival", 4, resolution=16, train=False))
     assert mmv.sum() == 2
 
 
-# ---------------------------------------------------------------- tfds (mocked)
 
-def test_tfds_cifar10_mocked():
+
+def test_large_folder_decoded_once_at_image_size(tmp_path):
+    root = tmp_path / "big"
+    _write_image_folder(root, {"default": (80, 96)}, {"train": 6, "test": 2})
+    streamed = data.load(f"folder:{root}", minival_fraction=0.125)
+    ds = data.load(f"folder:{root}", minival_fraction=0.125, image_size=32)
+    assert ds.in_memory and ds.source_size == 80 and ds.image_size == 32 and ds.class_names == ("ant", "bee", "cat")
+    assert (ds.size("train"), ds.size("minival"), ds.size("test")) == (16, 2, 6)
+    assert ds._backend.pools["train"].images.shape == (18, 32, 32, 3) and ds.mean != data.IMAGENET_MEAN
+    kw = dict(resolution=24, train=True, seed=3, epoch=1)
+    a = collect(ds.batches("train", 4, **kw))
+    b = collect(ds.batches("train", 4, **kw))
+    assert a[0].shape == (16, 24, 24, 3) and a[2].all() and np.isfinite(a[0]).all()
+    assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], collect(ds.batches("train", 4, **{**kw, "epoch": 2}))[0])
+    # Eval: in order (the streamed dataset's order), centre crop + resize, the tail masked.
+    x, y, m = collect(ds.batches("test", 4, resolution=32, train=False))
+    _, y_streamed, m_streamed = collect(streamed.batches("test", 4, resolution=32, train=False))
+    assert x.shape == (8, 32, 32, 3) and m.sum() == 6 and np.all(x[~m] == 0)
+    assert y[m].tolist() == y_streamed[m_streamed].tolist()
+    assert not np.array_equal(x[m], collect(ds.batches("test", 4, resolution=32, train=True))[0][:6])
+
+
+def test_random_resized_crops_keep_each_image_with_its_label(tmp_path):
+    """Constant-colour 80 px images whose red channel encodes the class: every crop, flip and resize of an image
+    is that colour, so each augmented train pixel must match its label."""
+    import tensorflow as tf
+
+    root = tmp_path / "colours"
+    for split, n in (("train", 4), ("test", 1)):
+        for label, name in enumerate(("ant", "bee", "cat")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                image = np.empty((80, 72, 3), np.uint8)
+                image[...] = (40 + 80 * label, 20 * i, 128)
+                (root / split / name / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    ds = data.load(f"folder:{root}", minival_fraction=0.0, image_size=40)
+    for train in (True, False):
+        x, y, m = collect(ds.batches("train", 4, resolution=24, train=train, seed=1))
+        pixels = unnormalise(ds, x[m])
+        np.testing.assert_array_equal(pixels[..., 0], (40 + 80 * y[m])[:, None, None] * np.ones((1, 24, 24)))
+        np.testing.assert_array_equal(pixels[..., 2], 128)
+
+
+# ---------------------------------------------------------------- bad input
+
+def _cli_train(root, workdir):
+    cmd = [sys.executable, "-m", "scaling.cli", "train", "--dataset", f"folder:{root}", "--depth", "0.25",
+           "--width", "0.25", "--base-resolution", "16", "--epochs", "1", "--batch-size", "8", "--workdir",
+           str(workdir)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+
+
+def test_folder_with_files_that_are_not_images_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    root = tmp_path / "pets"
+    _write_image_folder(root, {"default": (16, 16)}, {"train": 2, "test": 1})
+    (root / "train" / "cat" / "x.jpg").write_text("not an image\n")
+    with pytest.raises(DatasetError) as e:
+        data.load(f"folder:{root}")
+    assert str(e.value) == f"folder dataset: 1 file is not a decodable image: {root / 'train' / 'cat' / 'x.jpg'}"
+    (root / "test" / "ant" / "notes.png").write_text("not an image either\n")
+    message = f"folder dataset: 2 files are not decodable images, e.g. {root / 'train' / 'cat' / 'x.jpg'}"
+    for image_size in (None, 32):
+        with pytest.raises(DatasetError) as e:
+            data.load(f"folder:{root}", image_size=image_size)
+        assert str(e.value) == message
+    assert not (tmp_path / "cache").exists()
+    run = _cli_train(root, tmp_path / "w")
+    assert run.returncode == 2 and run.stderr.splitlines() == [f"scaling: error: {message}"], run.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_image_that_does_not_decode_is_named(tmp_path, monkeypatch):
+    """A PNG cut short keeps its signature: the in-memory decode finds it and names it."""
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    root = tmp_path / "cut"
+    _write_image_folder(root, {"default": (16, 16)}, {"train": 3, "test": 1}, fmt=("png",))
+    broken = Path(sources.imagefolder_order(str(root), "train")[-1][0])  # not the first: that one sets the size
+    broken.write_bytes(broken.read_bytes()[:40])
+    with pytest.raises(DatasetError) as e:
+        data.load(f"folder:{root}")
+    assert str(e.value) == f"folder dataset: 1 file is not a decodable image: {broken}"
+    assert not list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_folder_with_one_class_is_refused(tmp_path):
+    import tensorflow as tf
+
+    root = tmp_path / "cats"
+    for split in ("train", "test"):
+        (root / split / "cat").mkdir(parents=True)
+        (root / split / "cat" / "0.png").write_bytes(tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)).numpy())
+    message = (f"folder dataset: {str(root / 'train')!r} has images of one class only ('cat'); "
+               "a classifier needs at least 2")
+    with pytest.raises(DatasetError) as e:
+        data.load(f"folder:{root}")
+    assert str(e.value) == message
+    run = _cli_train(root, tmp_path / "w")
+    assert run.returncode == 2 and run.stderr.splitlines() == [f"scaling: error: {message}"], run.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_image_size_arguments_and_memory_bound(tmp_path):
+    root = tmp_path / "tiny"
+    _write_image_folder(root, {"default": (16, 16)}, {"train": 2, "test": 1})
+    with pytest.raises(DatasetError, match="image_size must be an int >= 8"):
+        data.load(f"folder:{root}", image_size=4)
+    with pytest.raises(DatasetError, match="not to digits"):
+        data.load("digits", image_size=32)
+    with pytest.raises(DatasetError) as e:
+        data.load(f"folder:{root}", image_size=16384)
+    assert str(e.value) == (f"folder:{root}: 9 images at image_size=16384 need 6.8 GiB, above the 4 GiB in-memory "
+                            "bound; use a smaller image_size, limit_train / limit_test, or image_size=None to stream")
+
+
+# ---------------------------------------------------------------- Imagenette (real, offline)
+
+@needs_imagenette
+def test_imagenette_decoded_once_cached_and_served_from_memory(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    spec = f"folder:{IMAGENETTE}"
+    ds = data.load(spec, image_size=64)
+    assert ds.name == "imagenette" and ds.class_names == IMAGENETTE_WNIDS and ds.num_classes == 10
+    assert ds.in_memory and ds.source_size == 224 and ds.image_size == 64
+    assert ds.size("train") + ds.size("minival") == 9469 and ds.size("minival") == 947 and ds.size("test") == 3925
+    assert sorted(p.name.split("-")[2:4] for p in (tmp_path / "cache").glob("*.npz")) == [["test", "64px"],
+                                                                                       ["train", "64px"]]
+    pools = ds._backend.pools
+    assert pools["train"].images.shape == (9469, 64, 64, 3) and pools["test"].images.shape == (3925, 64, 64, 3)
+    grey = sum(int(np.all(p.images == p.images[..., :1], axis=(1, 2, 3)).sum()) for p in pools.values())
+    assert grey >= 242  # the grayscale JPEGs come out as RGB with three equal channels
+
+    # A later load reads the .npz: no TensorFlow, no decoding.
+    def no_tensorflow():
+        raise AssertionError("TensorFlow used on a cached load")
+
+    data.clear_memory_cache()
+    monkeypatch.setattr(tf_seam, "tensorflow", no_tensorflow)
+    again = data.load(spec, image_size=64)
+    for pool in ("train", "test"):
+        assert np.array_equal(again._backend.pools[pool].images, pools[pool].images)
+        assert np.array_equal(again._backend.pools[pool].labels, pools[pool].labels)
+
+    kw = dict(resolution=64, train=True, seed=2, epoch=0)
+    a = [np.asarray(v) for v in next(again.batches("train", 64, **kw))]
+    b = [np.asarray(v) for v in next(ds.batches("train", 64, **kw))]
+    assert a[0].shape == (64, 64, 64, 3) and a[0].dtype == np.float32 and a[2].all()
+    assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], np.asarray(next(again.batches("train", 64, **{**kw, "epoch": 1}))[0]))
+    x, y, m = collect(again.batches("minival", 256, resolution=48, train=False))
+    assert x.shape == (1024, 48, 48, 3) and m.sum() == 947
+    assert abs(x[m].mean()) < 0.1 and abs(x[m].std() - 1) < 0.1
+    order = sources.imagefolder_order(str(IMAGENETTE), "test")
+    _, y_test, m_test = collect(again.batches("test", 512, resolution=32, train=False))
+    assert y_test[m_test].tolist() == [IMAGENETTE_WNIDS.index(label) for _, label in order]
+
+
+# ---------------------------------------------------------------- tfds (real datasets prepared here)
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+    """A data_dir holding two prepared TFDS datasets defined here: 16 px images (served from memory) and 80 px
+    images (streamed), each with train and test splits of random images."""
     import tensorflow_datasets as tfds
 
-    with tfds.testing.mock_data(num_examples=40):
-        ds = data.load("tfds:cifar10", minival_fraction=0.25, limit_test=30)
-    assert ds.name == "cifar10" and ds.num_classes == 10 and ds.source_size == 32 and ds.in_memory
-    assert len(ds.class_names) == 10  # (names are not loaded under mock_data)
-    assert (ds.size("train"), ds.size("minival"), ds.size("test")) == (30, 10, 30)
+    def builder(name, shape, counts, class_names):
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=shape + (3,)),
+                "label": tfds.features.ClassLabel(names=class_names)}))
+
+        def _split_generators(self, dl_manager):
+            return {split: self._generate_examples(split, n) for split, n in counts.items()}
+
+        def _generate_examples(self, split, n):
+            rng = np.random.default_rng(len(split))
+            for i in range(n):
+                yield i, {"image": rng.integers(0, 256, shape + (3,), dtype=np.uint8), "label": i % len(class_names)}
+
+        return type(name, (tfds.core.GeneratorBasedBuilder,), dict(
+            VERSION=tfds.core.Version("1.0.0"), _info=_info, _split_generators=_split_generators,
+            _generate_examples=_generate_examples))
+
+    root = tmp_path_factory.mktemp("tfds")
+    tfds.disable_progress_bar()
+    for cls in (builder("ScalingTestSmall", (16, 16), {"train": 64, "test": 20}, [f"c{i}" for i in range(10)]),
+                builder("ScalingTestLarge", (80, 80), {"train": 12, "test": 4}, ["ant", "bee", "cat"])):
+        cls(data_dir=str(root)).download_and_prepare(download_dir=str(root / "downloads"))
+    return root
+
+
+def test_tfds_small_dataset_in_memory_and_cached(tfds_dir, tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    ds = data.load("tfds:scaling_test_small", data_dir=str(tfds_dir), minival_fraction=0.25)
+    assert ds.name == "scaling_test_small" and ds.num_classes == 10 and ds.source_size == 16 and ds.in_memory
+    assert ds.class_names == tuple(f"c{i}" for i in range(10))
+    assert (ds.size("train"), ds.size("minival"), ds.size("test")) == (48, 16, 20)
+    reference = list(tfds.builder("scaling_test_small", data_dir=str(tfds_dir))
+                     .as_dataset(split="test", shuffle_files=False).as_numpy_iterator())
+    x, y, m = collect(ds.batches("test", 8, resolution=16, train=False))
+    assert m.sum() == 20 and y[m].tolist() == [int(e["label"]) for e in reference]
+    assert np.abs(unnormalise(ds, x[m]) - np.stack([e["image"] for e in reference])).max() == 0
     x, y, m = next(ds.batches("train", 8, resolution=40, train=True))
     assert x.shape == (8, 40, 40, 3) and y.dtype == jnp.int32 and bool(m.all())
-    _, _, me = collect(ds.batches("test", 8, resolution=32, train=False))
-    assert me.sum() == 30
+    # A later process (here: after forgetting the decoded arrays) reads the .npz instead of decoding.
+    data.clear_memory_cache()
+    monkeypatch.setattr(tf_seam, "decode_split", None)
+    again = data.load("tfds:scaling_test_small", data_dir=str(tfds_dir), minival_fraction=0.25)
+    assert np.array_equal(again._backend.pools["test"].images, ds._backend.pools["test"].images)
 
 
-def test_tfds_imagenette_mocked_streams():
-    import tensorflow_datasets as tfds
-
-    with tfds.testing.mock_data(num_examples=10):
-        ds = data.load("tfds:imagenette/160px", minival_fraction=0.2)
-        assert not ds.in_memory and ds.source_size == 160 and ds.num_classes == 10
-        assert (ds.size("train"), ds.size("minival"), ds.size("test")) == (8, 2, 10)
-        a = collect(ds.batches("train", 4, resolution=32, train=True, seed=5))
-        b = collect(ds.batches("train", 4, resolution=32, train=True, seed=5))
-        _, _, m = collect(ds.batches("test", 4, resolution=32, train=False))
+def test_tfds_large_dataset_streams_or_decodes_once_at_image_size(tfds_dir):
+    spec = "tfds:scaling_test_large"
+    ds = data.load(spec, data_dir=str(tfds_dir), minival_fraction=0.25)
+    assert not ds.in_memory and ds.source_size == 80 and ds.num_classes == 3 and ds.mean == data.IMAGENET_MEAN
+    assert (ds.size("train"), ds.size("minival"), ds.size("test")) == (9, 3, 4)
+    a = collect(ds.batches("train", 4, resolution=32, train=True, seed=5))
+    b = collect(ds.batches("train", 4, resolution=32, train=True, seed=5))
     assert a[0].shape == (8, 32, 32, 3) and all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
-    assert m.sum() == 10
+    _, y, m = collect(ds.batches("test", 3, resolution=32, train=False))
+    assert m.sum() == 4 and not m[-2:].any()
+
+    mem = data.load(spec, data_dir=str(tfds_dir), minival_fraction=0.25, image_size=40)
+    assert mem.in_memory and mem.source_size == 80 and mem.image_size == 40
+    assert (mem.size("train"), mem.size("minival"), mem.size("test")) == (9, 3, 4)
+    assert np.array_equal(mem.indices("minival"), ds.indices("minival"))
+    c = collect(mem.batches("train", 4, resolution=32, train=True, seed=5))
+    d = collect(mem.batches("train", 4, resolution=32, train=True, seed=5))
+    assert c[0].shape == (8, 32, 32, 3) and all(np.array_equal(u, v) for u, v in zip(c, d, strict=True))
+    _, y_mem, m_mem = collect(mem.batches("test", 3, resolution=32, train=False))
+    assert y_mem[m_mem].tolist() == y[m].tolist()
+
+
+def test_train_and_evaluate_on_a_prepared_tfds_dataset(tfds_dir, tmp_path):
+    from scaling.rules import Network
+    from scaling.train import TrainConfig, train_and_evaluate
+
+    cfg = TrainConfig(network=Network(depth=0.25, width=0.5, base_resolution=16), batch_size=16,
+                      compilation_cache=None, quiet=True, dataset="tfds:scaling_test_small", data_dir=str(tfds_dir),
+                      epochs=1, steps_per_epoch=2, num_devices=1)
+    result = train_and_evaluate(cfg, tmp_path / "run")
+    assert result["status"] == "ok" and result["steps"] == 2 and result["num_classes"] == 10
