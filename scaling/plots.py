@@ -1,7 +1,9 @@
 """Figures from results tables (never from training): each function takes a DataFrame, returns a Figure.
 
-Object-oriented matplotlib on the Agg canvas (``matplotlib.figure.Figure``, no pyplot state), so it
-runs headless and in notebooks alike.
+Object-oriented matplotlib on an Agg canvas (``matplotlib.figure.Figure``, no pyplot state), so it
+runs headless and in notebooks alike. Figures say no more than the numbers: points are seed means
+with 95% t intervals, a fitted curve is drawn only where ``scaling.stats`` chooses it, and point
+labels are placed so that they never overlap each other (:func:`label_points`).
 """
 
 from __future__ import annotations
@@ -9,28 +11,39 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import textwrap
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from scaling import results
+from scaling import files, results, stats
+
+
+def _figure(figsize) -> Figure:
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def search_space(df: pd.DataFrame) -> Figure:
     """Step 1: the candidates in (alpha, beta, gamma) space coloured by mean minival top-1."""
-    stats = results.candidate_stats(df)
-    fig = Figure(figsize=(6.4, 5.2))
+    done = results.candidate_stats(df)
+    fig = _figure((6.4, 5.2))
     ax = fig.add_subplot(projection="3d")
-    if not stats.empty:
-        points = ax.scatter(stats["alpha"], stats["beta"], stats["gamma"], c=100 * stats["score"], cmap="viridis",
+    if not done.empty:
+        points = ax.scatter(done["alpha"], done["beta"], done["gamma"], c=100 * done["score"], cmap="viridis",
                             s=60, depthshade=False)
         fig.colorbar(points, ax=ax, shrink=0.7, pad=0.1, label="minival top-1 (%)")
-        best = stats.iloc[0]
+        best = done.iloc[0]
         ax.scatter([best["alpha"]], [best["beta"]], [best["gamma"]], marker="*", s=300, facecolors="none",
                    edgecolors="red", label=f"best {best['candidate']}")
-    failed = _failed_candidates(df, stats)
+    failed = _failed_candidates(df, done)
     if not failed.empty:
         ax.scatter(failed["alpha"], failed["beta"], failed["gamma"], marker="x", c="grey", s=50, label="failed")
     ax.scatter([1.2], [1.1], [1.15], marker="o", s=120, facecolors="none", edgecolors="black",
@@ -43,44 +56,59 @@ def search_space(df: pd.DataFrame) -> Figure:
     return fig
 
 
-def _failed_candidates(df: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+def _failed_candidates(df: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
     if df.empty or "fail_kind" not in df:
         return df.iloc[:0]
     failed = df[(df["state"] == "FAIL") & (df["fail_kind"].isin(("diverged", "out_of_memory")))]
-    done = set(stats["candidate"]) if not stats.empty else set()
-    return failed[~failed["candidate"].isin(done)].drop_duplicates("candidate")
+    names = set(done["candidate"]) if not done.empty else set()
+    return failed[~failed["candidate"].isin(names)].drop_duplicates("candidate")
 
 
 def accuracy_vs_macs(df: pd.DataFrame) -> Figure:
-    """Mean minival top-1 (± seed std) against MACs, one labelled point per candidate or phi."""
-    stats = results.candidate_stats(df)
-    fig = Figure(figsize=(6.4, 4.4))
+    """Mean minival top-1 (95% t interval over seeds) against MACs, one labelled point per candidate or phi.
+
+    A scale-up curve (several phi) is drawn on a log MACs axis, a search's candidates on a linear one.
+    """
+    done = results.candidate_stats(df)
+    fig = _figure((6.4, 4.4))
     ax = fig.add_subplot()
-    if not stats.empty:
-        curve = stats["phi"].nunique() > 1 if "phi" in stats else False
+    labels = []
+    if not done.empty:
+        curve = done["phi"].nunique() > 1 if "phi" in done else False
         if curve:
-            stats = stats.sort_values("phi")
-        ax.errorbar(stats["macs"] / 1e6, 100 * stats["score"], yerr=100 * stats["score_std"].fillna(0),
-                    fmt="o-" if curve else "o", capsize=3)
-        for _, row in stats.iterrows():
-            label = f"phi={row['phi']:g}" if curve else f"({row['alpha']:g}, {row['beta']:g}, {row['gamma']:g})"
-            ax.annotate(label, (row["macs"] / 1e6, 100 * row["score"]), textcoords="offset points", xytext=(4, 4),
-                        fontsize="x-small")
-        ax.set_xscale("log" if curve else "linear")
-    ax.set_xlabel("multiply-adds (millions)")
+            done = done.sort_values("phi")
+        x, y = done["macs"] / 1e6, 100 * done["score"]
+        ci = 100 * np.nan_to_num(stats.half_width(done["score_std"], done["seeds"]))
+        ax.errorbar(x, y, yerr=ci if (done["seeds"] > 1).any() else None, fmt="o-" if curve else "o", capsize=3,
+                    label=_points_label("phi networks" if curve else "candidates", done["seeds"]))
+        texts = [_point_text(r, curve) for _, r in done.iterrows()]
+        labels = [(ax, xi, yi, t) for xi, yi, t in zip(x, y, texts, strict=True)]
+        if curve:
+            _log_axis(ax, x.min(), x.max())
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
+        ax.margins(0.12)
+    ax.set_xlabel("multiply-adds (millions" + (", log scale)" if ax.get_xscale() == "log" else ")"))
     ax.set_ylabel("minival top-1 (%)")
     ax.set_title("accuracy vs MACs")
     ax.grid(alpha=0.3)
+    label_points(fig, labels)
     return fig
 
 
+def _point_text(row: pd.Series, curve: bool) -> str:
+    """A point's label: its phi on a scale-up curve, its (alpha, beta, gamma) in a search, its (d, w, r) in a sweep."""
+    if curve:
+        return f"phi={row['phi']:g}"
+    if pd.notna(row.get("alpha")):
+        return f"({row['alpha']:g}, {row['beta']:g}, {row['gamma']:g})"
+    return f"d={row['d']:g} w={row['w']:g} r={row['r']:g}"
+
+
 def save(fig: Figure, path_stem: str | os.PathLike) -> None:
-    """``<stem>.png`` and ``<stem>.pdf``, tight bounding box."""
+    """``<stem>.png`` and ``<stem>.pdf``, tight bounding box, each written atomically."""
     for ext in ("png", "pdf"):
-        path = pathlib.Path(f"{path_stem}.{ext}")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.{ext}")
-        fig.savefig(tmp, bbox_inches="tight", dpi=150)
-        os.replace(tmp, path)
+        files.atomic_write(f"{path_stem}.{ext}",
+                           lambda tmp, ext=ext: fig.savefig(tmp, format=ext, bbox_inches="tight", dpi=150))
 
 
 def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> None:
@@ -89,6 +117,114 @@ def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> N
     if kind == "search":
         save(search_space(df), directory / "search_space")
     save(accuracy_vs_macs(df), directory / "accuracy_vs_macs")
+
+
+# --------------------------------------------------------------------------------------------
+# Point labels that do not overlap
+# --------------------------------------------------------------------------------------------
+#: Directions tried around a point, in order (right-below first), at each distance of ``LABEL_RINGS``.
+LABEL_DIRECTIONS = ((1, -1), (1, 1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+#: Distances (points) from the point to the label's nearest corner or edge; beyond the first, a leader line.
+LABEL_RINGS = (5, 11, 18, 27, 38)
+#: Half the side (points) of the square kept clear around every marker.
+MARKER_CLEARANCE = 4.5
+#: A label's cost: overlap (pixels^2) with another label, with a marker or outside its axes; without a
+#: leader line, being nearer another point than its own; line samples (every 3 pixels of every drawn
+#: line) under it; and the ring it is on. The cheapest wins.
+LABEL_COSTS = {"label": 1e6, "marker": 1e3, "outside": 1e3, "ambiguous": 300.0, "line": 10.0, "ring": 15.0}
+
+
+def label_points(fig: Figure, labels, fontsize="x-small") -> list:
+    """Annotate ``labels`` ((axes, x, y, text) in data coordinates) so that no two labels overlap.
+
+    Call it once the figure is complete (it draws the canvas, then keeps the labels out of the layout).
+    Each label in turn tries ``LABEL_DIRECTIONS`` at each of ``LABEL_RINGS`` around its point and takes
+    the box (measured with the renderer) of least ``LABEL_COSTS``: clear of the labels placed before it,
+    of every marker and of the axes' edges first, then of drawn lines, then near its point.
+    Deterministic. Returns the annotations.
+    """
+    if not labels:
+        return []
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72
+    points, lines = {}, {ax: _line_samples(ax, 3.0) for ax, *_ in labels}
+    for ax, x, y, _ in labels:
+        points.setdefault(ax, []).append(ax.transData.transform((x, y)))
+    markers = {ax: [_square(p, MARKER_CLEARANCE * px) for p in mine] for ax, mine in points.items()}
+    placed, out = [], []
+    for ax, x, y, text in labels:
+        point = ax.transData.transform((x, y))
+        probe = ax.text(0, 0, text, fontsize=fontsize)
+        box = probe.get_window_extent(renderer)
+        probe.remove()
+        frame = ax.get_window_extent(renderer)
+        frame = (frame.x0, frame.y0, frame.x1, frame.y1)
+        candidates = []
+        for k, ring in enumerate(LABEL_RINGS):
+            for ux, uy in LABEL_DIRECTIONS:
+                rect = _label_box(point, ux, uy, ring * px, box.width, box.height)
+                cost = (LABEL_COSTS["label"] * sum(_overlap(rect, other) for other in placed)
+                        + LABEL_COSTS["marker"] * sum(_overlap(rect, m) for m in markers[ax])
+                        + LABEL_COSTS["outside"] * (_area(rect) - _overlap(rect, frame))
+                        + LABEL_COSTS["ambiguous"] * (k == 0 and _nearer_other(rect, point, points[ax]))
+                        + LABEL_COSTS["line"] * _inside(lines[ax], rect) + LABEL_COSTS["ring"] * k)
+                candidates.append((cost, k, ring, ux, uy, rect))
+        _, k, ring, ux, uy, rect = min(candidates, key=lambda c: c[0])  # the first of equal costs
+        ha, va = {1: "left", 0: "center", -1: "right"}[ux], {1: "bottom", 0: "center", -1: "top"}[uy]
+        arrow = dict(arrowstyle="-", lw=0.6, color="0.3", shrinkA=0, shrinkB=MARKER_CLEARANCE) if k else None
+        ann = ax.annotate(text, (x, y), xytext=(ux * ring, uy * ring), textcoords="offset points", ha=ha, va=va,
+                          fontsize=fontsize, arrowprops=arrow, annotation_clip=False)
+        ann.set_in_layout(False)
+        placed.append(rect)
+        out.append(ann)
+    return out
+
+
+def _line_samples(ax, step: float) -> np.ndarray:
+    """Display points every ``step`` pixels along the drawn lines (not marker-only) and error bars of ``ax``."""
+    paths = [line.get_transform().transform(line.get_xydata()) for line in ax.get_lines()
+             if line.get_visible() and line.get_linestyle() not in ("None", "", " ")]
+    paths += [bars.get_transform().transform(segment) for bars in ax.collections if isinstance(bars, LineCollection)
+              for segment in bars.get_segments()]
+    out = [np.empty((0, 2))]
+    for path in paths:
+        for a, b in zip(path[:-1], path[1:], strict=True):
+            n = max(1, int(np.hypot(*(b - a)) / step))
+            out.append(a + np.linspace(0, 1, n + 1)[:, None] * (b - a))
+    return np.concatenate(out)
+
+
+def _square(center, half):
+    return (center[0] - half, center[1] - half, center[0] + half, center[1] + half)
+
+
+def _label_box(point, ux, uy, offset, width, height):
+    """(x0, y0, x1, y1) in pixels of a label ``offset`` from ``point`` in direction (ux, uy)."""
+    x0 = point[0] + ux * offset - {1: 0, 0: width / 2, -1: width}[ux]
+    y0 = point[1] + uy * offset - {1: 0, 0: height / 2, -1: height}[uy]
+    return (x0, y0, x0 + width, y0 + height)
+
+
+def _overlap(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _nearer_other(rect, own, points) -> bool:
+    """Whether a point other than ``own`` is nearer the box than ``own`` (so the label reads as its)."""
+    def distance(p):
+        return np.hypot(max(rect[0] - p[0], 0, p[0] - rect[2]), max(rect[1] - p[1], 0, p[1] - rect[3]))
+    mine = distance(own)
+    return any(distance(p) < mine for p in points if not np.array_equal(p, own))
+
+
+def _inside(points: np.ndarray, rect) -> int:
+    x, y = points[:, 0], points[:, 1]
+    return int(((x >= rect[0]) & (x <= rect[2]) & (y >= rect[1]) & (y <= rect[3])).sum())
+
+
+def _area(rect) -> float:
+    return (rect[2] - rect[0]) * (rect[3] - rect[1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,66 +239,102 @@ SWEEP_FIGURES = {
     "compound-vs-single": ("figure8", "Fig. 8: scaling up the baseline with different methods", False),
 }
 SINGLE_DIMENSIONS = ("width", "depth", "resolution")
-#: How far right of the last point a fitted curve is extended to show its saturation point.
-EXTRAPOLATE = 4.0
+#: Characters per line of a legend entry.
+LEGEND_WIDTH = 44
 
 
 def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, metric: str = "test_top1",
-                 threshold: float = 0.5, fit: bool = True) -> Figure:
+                 threshold: float = 0.5, fit: bool = True, logx: bool = True, resamples: int = 1000) -> Figure:
     """Top-1 (%) against MACs, one line per ``table["line"]`` (a ``results.sweep_table``).
 
-    Each point is labelled by its coefficient; error bars are the seed std when a point has more than
-    one seed. ``fit``: per line, the saturating curve of ``results.fit_saturation`` (dashed; the
-    legend gives a, b, c of a - b (M/M0)^-c) and, as a triangle, the MACs beyond which one more
-    doubling gains less than ``threshold`` points. ``panels``: one axes per line sharing the y axis
-    (Fig. 3) instead of every line on one axes (Figs. 4, 8).
+    Points are seed means, labelled by their coefficient, with 95% t intervals when a point has more
+    than one seed. ``fit``: per line, ``stats.fit_saturation`` on every seed's run (``threshold`` points
+    per doubling, ``resamples`` bootstrap fits); its chosen curve is drawn (dashed) over the measured
+    range only, a saturating curve or a line in log MACs, nothing for a flat line, and the legend gives
+    its verdict; a saturation point is marked (a triangle with its interval as a bar) only when it and
+    its interval lie inside the measured range. ``logx``: log MACs axis (each doubling the same width).
+    ``panels``: one axes per line sharing the y axis (Fig. 3) instead of every line on one axes (Figs. 4, 8).
     """
     lines = list(dict.fromkeys(table["line"]))
     n = max(1, len(lines)) if panels else 1
-    fig = Figure(figsize=(4.4 * n, 4.6) if panels else (8.0, 4.6), layout="constrained")
+    fig = _figure((4.4 * n, 5.6) if panels else (9.0, 4.8))
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     big = len(table) and table["macs"].max() >= 1e8
     scale, unit = (1e9, "billions") if big else (1e6, "millions")
     colors = matplotlib.colormaps["tab10"]
-    handles = [[] for _ in axes]
+    handles, labels = [[] for _ in axes], []
     for i, line in enumerate(lines):
         k = i if panels else 0
         rows = table[table["line"] == line].sort_values("macs")
-        handles[k] += _draw_line(axes[k], rows, line, colors(i % 10), scale, unit, metric, threshold, fit)
+        mine, points = _draw_line(axes[k], rows, line, colors(i % 10), scale, metric, threshold, fit, resamples)
+        handles[k] += mine
+        labels += points
         if panels:
             axes[k].set_title(line)
     for ax, mine in zip(axes, handles, strict=True):
-        ax.set_xlabel(f"MACs ({unit})")
+        xs = [x for a, x, _, _ in labels if a is ax]
+        if logx and xs:
+            _log_axis(ax, min(xs), max(xs))
+        ax.set_xlabel(f"MACs ({unit}{', log scale' if logx else ''})")
         ax.grid(alpha=0.3)
+        ax.margins(x=0.08, y=0.1)
         if mine:
-            where = {"loc": "lower right"} if panels else {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}
-            ax.legend(handles=mine, fontsize="x-small", **where)
+            where = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16)} if panels else \
+                {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}
+            ax.legend(handles=mine, fontsize="x-small", frameon=False, **where)
     axes[0].set_ylabel(f"{metric.removesuffix('_top1')} top-1 (%)")
     fig.suptitle(title)
+    label_points(fig, labels)
     return fig
 
 
-def _draw_line(ax, rows: pd.DataFrame, line: str, color, scale: float, unit: str, metric: str, threshold: float,
-               fit: bool) -> list:
-    """One line with its labels, fitted curve and saturation point; returns its legend handles."""
+def _points_label(line: str, seeds: pd.Series) -> str:
+    lo, hi = int(seeds.min()), int(seeds.max())
+    if hi == 1:
+        return f"{line} (1 seed)"
+    count = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    return f"{line} (mean of {count} seeds, 95% CI)"
+
+
+def _draw_line(ax, rows: pd.DataFrame, line: str, color, scale: float, metric: str, threshold: float, fit: bool,
+               resamples: int) -> tuple[list, list]:
+    """One line's points, fitted curve and saturation point: (legend handles, labels for label_points)."""
     x, y = rows["macs"] / scale, 100 * rows[metric]
-    std = rows[metric.replace("top1", "std")]
-    yerr = 100 * std.fillna(0) if (rows["seeds"] > 1).any() else None
-    handles = [ax.errorbar(x, y, yerr=yerr, fmt="o-", color=color, capsize=3, label=line)]
-    for xi, yi, label in zip(x, y, rows["label"], strict=True):
-        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(4, -11), fontsize="x-small")
-    curve = results.fit_saturation(rows["macs"], y, threshold, a_max=100) if fit else None
+    yerr = 100 * rows[f"{metric}_ci"].fillna(0) if (rows["seeds"] > 1).any() else None
+    handles = [ax.errorbar(x, y, yerr=yerr, fmt="o-", lw=0.8, color=color, capsize=3,
+                           label=_points_label(line, rows["seeds"]))]
+    labels = [(ax, xi, yi, text) for xi, yi, text in zip(x, y, rows["label"], strict=True)]
+    if not fit:
+        return handles, labels
+    seeds = rows[f"{metric}_seeds"]
+    macs = np.repeat(rows["macs"].to_numpy(dtype=float), [len(s) for s in seeds])
+    top1 = 100 * np.concatenate([np.asarray(s, dtype=float) for s in seeds])
+    result = stats.fit_saturation(macs, top1, threshold=threshold, resamples=resamples)
+    curve = result.curve()
+    verdict = textwrap.fill(result.verdict, LEGEND_WIDTH)
     if curve is None:
-        return handles
-    last = rows["macs"].max()
-    at = curve.saturation_macs
-    m = np.geomspace(curve.m0, max(last, min(at, EXTRAPOLATE * last)), 200)
-    handles += ax.plot(m / scale, curve(m), "--", lw=1, color=color,
-                       label=f"fit a={curve.a:.1f} b={curve.b:.2g} c={curve.c:.2f}; "
-                             f"< {threshold:g} pts per 2x MACs beyond {at / scale:.3g} {unit[0].upper()}")
-    if at <= EXTRAPOLATE * last:
-        ax.plot([at / scale], [curve(at)], "v", ms=9, mfc="none", color=color)
-    return handles
+        handles.append(Line2D([], [], ls="none", label=f"no fit: {verdict}"))
+        return handles, labels
+    p, x0 = result.params, f"x = log2(M / {result.m0 / scale:.3g})"
+    what = (f"fit a - b 2^(-c x), {x0}: a={p['a']:.1f} b={p['b']:.1f} c={p['c']:.2f}"
+            if result.model == "saturating" else f"fit a + s x, {x0}")
+    handles += ax.plot(curve[0] / scale, curve[1], "--", lw=1.5, color=color,
+                       label=f"{textwrap.fill(what, LEGEND_WIDTH)}\n{verdict}")
+    if result.saturation_macs is not None:
+        at, (lo, hi) = result.saturation_macs, result.saturation_ci
+        handles.append(ax.errorbar([at / scale], [result(at)], xerr=[[(at - lo) / scale], [(hi - at) / scale]],
+                                   fmt="v", ms=9, mfc="none", color=color, capsize=4,
+                                   label=f"saturation point, 95% CI (< {threshold:g} pts per doubling)"))
+    return handles, labels
+
+
+def _log_axis(ax, lo: float, hi: float) -> None:
+    """Log x axis with plain-number ticks: 1-2-5 steps over a decade or more, finer under one."""
+    ax.set_xscale("log")
+    subs = (1.0, 2.0, 5.0) if hi / lo >= 10 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def save_sweep_figures(df: pd.DataFrame, directory: str | os.PathLike, sweep: str, *, subtitle: str = "",
@@ -178,34 +350,35 @@ def save_sweep_figures(df: pd.DataFrame, directory: str | os.PathLike, sweep: st
 def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     """Every figure of the study in ``directory``, from its trials table (no training); returns the stems.
 
-    ``kwargs`` (metric, threshold, fit) go to :func:`sweep_figure` for sweeps.
+    ``kwargs`` (metric, threshold, fit, logx, resamples) go to :func:`sweep_figure` for sweeps.
     """
     directory = pathlib.Path(directory)
     df, summary = results.load(directory)
     kind = summary["kind"]
-    if kind.startswith("sweep:"):
-        return [save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary), **kwargs)]
     save_figures(df, directory, kind)
-    return [directory / "accuracy_vs_macs"] + ([directory / "search_space"] if kind == "search" else [])
+    stems = [directory / "accuracy_vs_macs"] + ([directory / "search_space"] if kind == "search" else [])
+    if kind.startswith("sweep:"):
+        stems.append(save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary),
+                                        **kwargs))
+    return stems
 
 
 def _subtitle(summary: dict) -> str:
-    train = summary["config"]["train"]
-    return f"\n{train['baseline']} on {train['dataset']}, {summary['study']}"
+    return f"\n{summary['baseline']['baseline']} on {results.dataset_label(summary['dataset'])}, {summary['study']}"
 
 
 def redraw_figure3(directories, results_dir: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     """Fig. 3 as one figure (width, depth, resolution panels) per (baseline, dataset) that has at
     least two of the three single-dimension sweeps among ``directories``, in ``results_dir``
-    (``figure3_<baseline>_<dataset>``, a ``folder:`` dataset by its directory's name); of two
+    (``figure3_<baseline>_<dataset>``, :func:`scaling.results.dataset_label`); of two
     studies of one dimension, the later in ``directories`` wins. Returns the stems."""
     groups: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for directory in directories:
         df, summary = results.load(directory)
         sweep = summary["kind"].removeprefix("sweep:")
         if sweep in SINGLE_DIMENSIONS:
-            train = summary["config"]["train"]
-            groups.setdefault((train["baseline"], train["dataset"]), {})[sweep] = results.sweep_table(df)
+            key = (summary["baseline"]["baseline"], results.dataset_label(summary["dataset"]))
+            groups.setdefault(key, {})[sweep] = results.sweep_table(df)
     out = []
     for (baseline, dataset), tables in groups.items():
         if len(tables) < 2:
@@ -213,8 +386,7 @@ def redraw_figure3(directories, results_dir: str | os.PathLike, **kwargs) -> lis
         table = pd.concat([tables[s] for s in SINGLE_DIMENSIONS if s in tables], ignore_index=True)
         fig = sweep_figure(table, title=f"Fig. 3: scaling up one dimension\n{baseline} on {dataset}", panels=True,
                            **kwargs)
-        name = pathlib.PurePath(dataset.removeprefix("folder:")).name if dataset.startswith("folder:") else dataset
-        path = pathlib.Path(results_dir) / ("figure3_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{baseline}_{name}"))
+        path = pathlib.Path(results_dir) / ("figure3_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{baseline}_{dataset}"))
         save(fig, path)
         out.append(path)
     return out

@@ -1,0 +1,135 @@
+"""Seed intervals, differences beyond the noise and the saturation verdict, on synthetic data with known truth."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from scaling import stats
+
+
+def test_interval_matches_the_t_formula_and_is_nan_for_one_value():
+    iv = stats.interval([38.0, 39.0, 41.0])
+    assert iv.n == 3 and iv.mean == pytest.approx(118 / 3) and iv.std == pytest.approx(np.std([38, 39, 41], ddof=1))
+    assert iv.half_width == pytest.approx(scipy_stats.t.ppf(0.975, 2) * iv.std / math.sqrt(3))
+    assert (iv.low, iv.high) == pytest.approx((iv.mean - iv.half_width, iv.mean + iv.half_width))
+    one = stats.interval([39.0])
+    assert one.mean == 39.0 and math.isnan(one.std) and math.isnan(one.half_width)
+    assert stats.half_width([iv.std, 1.0], [3, 1])[0] == pytest.approx(iv.half_width)
+
+
+def test_interval_covers_the_true_mean_95_percent_of_the_time_with_three_seeds():
+    rng = np.random.default_rng(0)
+    intervals = [stats.interval(rng.normal(40.0, 0.5, 3)) for _ in range(2000)]
+    assert 0.93 <= np.mean([iv.low <= 40.0 <= iv.high for iv in intervals]) <= 0.97
+    assert 0.86 <= np.mean([iv.low <= 40.0 <= iv.high for iv in
+                            (stats.interval(rng.normal(40.0, 0.5, 3), 0.9) for _ in range(2000))]) <= 0.94
+
+
+def test_compare_welch_interval_covers_the_true_difference_with_unequal_seeds_and_noise():
+    rng = np.random.default_rng(1)
+    found = [stats.compare(rng.normal(40.0, 0.5, 3), rng.normal(41.0, 1.5, 5)) for _ in range(2000)]
+    assert 0.93 <= np.mean([c.low <= 1.0 <= c.high for c in found]) <= 0.97
+    assert all(c.exceeds_noise == (c.low > 0 or c.high < 0) for c in found)
+    assert 0.03 <= np.mean([c.p_value < 0.05 for c in
+                            (stats.compare(rng.normal(40, 1, 3), rng.normal(40, 1, 3)) for _ in range(2000))]) <= 0.07
+
+
+def test_compare_a_clear_difference_and_too_few_seeds():
+    c = stats.compare([38.1, 38.5, 38.9], [43.2, 43.6, 44.1])  # b - a
+    assert c.difference == pytest.approx(43.6333 - 38.5, abs=1e-3) and c.exceeds_noise and c.p_value < 1e-3
+    assert c.low > 0 and (c.n_a, c.n_b) == (3, 3)
+    assert stats.compare([43.2, 43.6, 44.1], [38.1, 38.5, 38.9]).high < 0
+    assert not stats.compare([38.1, 38.9], [38.4, 38.6]).exceeds_noise
+    single = stats.compare([39.0], [43.6, 44.1])
+    assert single.exceeds_noise is None and math.isnan(single.p_value)
+    assert single.difference == pytest.approx(43.85 - 39)
+
+
+# --------------------------------------------------------------------------------------------
+# Saturation against x = log2(MACs / M0)
+# --------------------------------------------------------------------------------------------
+M0 = 0.5e6
+
+
+def _runs(f, doublings, seeds, noise, rng_seed=0):
+    """(MACs, accuracy %) of every seed at M0 * 2^x for each x in ``doublings``, accuracy f(x) plus noise."""
+    x = np.repeat(np.asarray(doublings, dtype=float), seeds)
+    return M0 * 2.0**x, f(x) + np.random.default_rng(rng_seed).normal(0, noise, x.size)
+
+
+def saturating(x, a=80.0, b=20.0, c=1.2):
+    return a - b * 2.0 ** (-c * x)
+
+
+def true_saturation(threshold, b=20.0, c=1.2):
+    """Where the gain per doubling, b c ln2 2^(-c x), falls to ``threshold``."""
+    return M0 * 2.0 ** (math.log2(b * c * math.log(2) / threshold) / c)
+
+
+def test_saturating_data_give_a_saturation_point_whose_interval_holds_the_truth():
+    macs, top1 = _runs(saturating, range(6), seeds=3, noise=0.3)
+    fit = stats.fit_saturation(macs, top1, threshold=1.0, resamples=200)
+    assert fit.model == "saturating" and fit.aicc["saturating"] < fit.aicc["line"] - stats.SUPPORT
+    assert fit.params == pytest.approx({"a": 80, "b": 20, "c": 1.2}, rel=0.05)
+    truth = true_saturation(1.0)
+    lo, hi = fit.saturation_ci
+    assert M0 <= lo <= truth <= hi <= fit.m_max and lo <= fit.saturation_macs <= hi
+    assert fit.saturation_macs == pytest.approx(truth, rel=0.1)
+    assert fit.gain_per_doubling(fit.saturation_macs) == pytest.approx(1.0)
+    assert fit.verdict.startswith("rises, then saturates: < 1 pts per doubling beyond")
+    macs_grid, curve = fit.curve(50)
+    assert macs_grid[0] == M0 and macs_grid[-1] == fit.m_max and curve == pytest.approx(fit(macs_grid))
+
+
+def test_a_saturation_point_beyond_the_measured_range_is_not_reported():
+    macs, top1 = _runs(saturating, range(6), seeds=3, noise=0.3)
+    fit = stats.fit_saturation(macs, top1, threshold=0.2, resamples=200)  # truth: 6.2 doublings
+    assert true_saturation(0.2) > fit.m_max
+    assert fit.model == "saturating" and fit.saturation_macs is None and fit.saturation_ci is None
+    assert fit.verdict.endswith("< 0.2 pts per doubling not reached in the measured range")
+
+
+def test_one_seed_per_point_gives_the_curve_but_no_saturation_point():
+    macs, top1 = _runs(saturating, [0, 0.5, 1, 1.5, 2, 3, 4, 5], seeds=1, noise=0.05)
+    fit = stats.fit_saturation(macs, top1, threshold=1.0)
+    assert fit.model == "saturating" and fit.saturation_macs is None
+    assert "not estimated (needs >= 2 seeds per point)" in fit.verdict
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_straight_rise_in_log_macs_is_a_line_without_saturation(seeds):
+    macs, top1 = _runs(lambda x: 40 + 2.0 * x, range(6), seeds=seeds, noise=0.4)
+    fit = stats.fit_saturation(macs, top1, threshold=0.5, resamples=100)
+    assert fit.model == "line" and fit.saturation_macs is None
+    slope, lo, hi = fit.slope
+    assert slope == pytest.approx(2.0, abs=0.2) and lo < slope < hi and fit.params["slope"] == slope
+    assert fit.verdict.startswith("rises linearly in log MACs") and "no saturation in the measured range" in fit.verdict
+    assert fit(M0 * 4) == pytest.approx(fit.params["a"] + 2 * slope)
+
+
+def test_falling_data_get_no_saturating_curve():
+    macs, top1 = _runs(lambda x: 39 - 6.0 * x + 0.5 * x**2, range(6), seeds=2, noise=0.4)  # falls, then flattens
+    fit = stats.fit_saturation(macs, top1, threshold=0.5)
+    assert fit.model == "line" and fit.slope[2] < 0 and "saturating" not in fit.aicc and fit.saturation_macs is None
+    assert fit.verdict.startswith("does not rise (falls ")
+
+
+def test_flat_data_are_a_constant_with_nothing_to_draw():
+    macs, top1 = _runs(lambda x: 39 + 0 * x, range(5), seeds=2, noise=0.5)
+    fit = stats.fit_saturation(macs, top1)
+    assert fit.model == "constant" and fit.curve() is None and fit.slope[1] < 0 < fit.slope[2]
+    assert fit.verdict.startswith("does not rise significantly")
+
+
+def test_three_macs_values_never_get_three_parameters():
+    macs, top1 = _runs(saturating, [0, 1, 4], seeds=5, noise=0.1)
+    fit = stats.fit_saturation(macs, top1)
+    assert fit.model == "line" and set(fit.aicc) == {"constant", "line"}
+
+
+def test_too_few_runs():
+    assert stats.fit_saturation([M0, 2 * M0], [39.0, 41.0]).verdict.startswith("too few runs to fit")
+    fit = stats.fit_saturation([M0] * 3, [39.0, 38.1, 38.5])
+    assert fit.model == "constant" and fit.curve() is None and "1 MACs value" in fit.verdict
