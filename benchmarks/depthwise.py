@@ -15,11 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scaling import runtime  # noqa: E402
+
+runtime.tune_malloc()  # before JAX starts its backend, as the `scaling` command does
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
 from scaling.models.layers import DEPTHWISE_IMPLS, depthwise_conv  # noqa: E402
 
 SHAPES = [((32, 32, 32, 96), 3, 1), ((32, 32, 32, 96), 3, 2), ((32, 16, 16, 240), 5, 1)]

@@ -86,23 +86,22 @@ class Row:
 
 def setup_ours(impl: str, res: int, batch: int) -> Row:
     sys.path.insert(0, str(REPO))
-    import jax  # importing JAX does not start its backend: scaling still tunes malloc first
+    from scaling import runtime
+
+    runtime.tune_malloc()  # before JAX starts its backend, as the `scaling` command does
+    import jax
     import numpy as np
 
-    from scaling import runtime, train
+    from scaling import rules, train
     from scaling.models.layers import default_depthwise_impl
 
-    cfg = train.resolved(train.TrainConfig(variant="b0", base_resolution=res, batch_size=batch, recipe="paper",
-                                           dtype="float32", depthwise_impl=impl, compilation_cache=None, quiet=True))
-    spec = train.network_spec(cfg)  # preset_spec("b0", resolution=res) with the recipe's drop rates
+    network = rules.Network(variant="b0", base_resolution=res)
+    cfg, spec, _ = train.prepare(train.TrainConfig(network=network, batch_size=batch, recipe="paper", dtype="float32",
+                                                   depthwise_impl=impl, compilation_cache=None, quiet=True))
     mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:1])
     rng = np.random.default_rng(0)
     t_build = time.perf_counter()
     trainer = train.Trainer(cfg, spec, NUM_CLASSES, steps_per_epoch=100, total_steps=1000, mesh=mesh)
-    # On one device Trainer's state holds the initial weights twice (params and their EMA are the same
-    # buffers: device_put onto the same device does not copy), and the donating step then fails with
-    # "Attempt to donate the same buffer twice". Give every leaf its own buffer (see RESULTS.md).
-    trainer.state = jax.tree.map(lambda a: a.copy(), trainer.state)
     images = jax.device_put(rng.standard_normal((batch, res, res, 3)).astype(np.float32), trainer.batch_sharding)
     labels = jax.device_put(rng.integers(0, NUM_CLASSES, batch).astype(np.int32), trainer.batch_sharding)
     sync = lambda m: jax.block_until_ready(m["loss"])  # noqa: E731

@@ -3,7 +3,7 @@
     scaling search --config experiments/search_cifar10.py --dry-run      # 40 networks, 80 runs
     scaling search --config experiments/search_cifar10.py                 # one worker; rerun to resume
     scaling search --config experiments/search_cifar10.py --storage postgresql://user@host/db   # each machine
-    scaling scale-up --config experiments/search_cifar10.py --from-study search_cifar10 --phi 0:4 --train
+    scaling scale-up --from-study search_cifar10 --phi 0:4 --train
 
 Data: ``folder:../shared/datasets/cifar10`` (JPEG export, 50k train / 10k test, run from the
 repository root); ``--dataset tfds:cifar10`` reads the TFDS copy instead.
@@ -13,23 +13,17 @@ for the 80 runs on one GPU (split it across GPUs with one worker process each an
 storage); impractical on 2 CPU cores (several hours a run).
 
 Baseline: B0 at depth 0.5, width 0.5 and 32 px. The grid is the paper's reading of step 1:
-alpha, beta, gamma in 1.00-1.40 by 0.05 with |alpha beta^2 gamma^2 - 2| <= 0.1: 75 points that
-round to 40 distinct networks.
+alpha, beta, gamma in 1.00-1.40 by 0.05 with |alpha beta^2 gamma^2 - 2| <= 0.1.
 """
 
+from scaling import proxies
+from scaling.rules import Network
 from scaling.search import SearchConfig
-from scaling.train import TrainConfig
+from scaling.study import StudyConfig
 
 
 def get_config() -> SearchConfig:
-    return SearchConfig(
-        study="search_cifar10",
-        alpha="1:1.4:0.05",
-        beta="1:1.4:0.05",
-        gamma="1:1.4:0.05",
-        seeds=2,
-        depth0=0.5,
-        width0=0.5,
-        train=TrainConfig(dataset="folder:../shared/datasets/cifar10", base_resolution=32, epochs=15, batch_size=128,
-                          recipe="proxy"),
-    )
+    train = proxies.cifar10(network=Network(depth=0.5, width=0.5, base_resolution=32), limit_train=None,
+                            limit_test=None, epochs=15, batch_size=128)
+    return SearchConfig(study=StudyConfig(name="search_cifar10", seeds=2, train=train),
+                        alpha="1:1.4:0.05", beta="1:1.4:0.05", gamma="1:1.4:0.05")

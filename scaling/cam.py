@@ -24,12 +24,13 @@ import pandas as pd
 from flax import nnx
 from matplotlib.figure import Figure
 
-from scaling import data, results, train
+from scaling import results, train
+from scaling.config import ConfigError
 
 ROLES = ("baseline", "deeper", "wider", "higher resolution", "compound")
 
 
-class CamError(train.ConfigError):
+class CamError(ConfigError):
     """No runs to draw (unknown study, no finished run of any role); one line, exit 2."""
 
 
@@ -62,7 +63,7 @@ def class_activation_maps(model, images) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 def finished_runs(results_dir: str | os.PathLike, studies: list[str]) -> pd.DataFrame:
     """Completed runs of ``studies``: study, candidate, seed, (d, w, r) multipliers of the study's
-    baseline (alpha^phi, beta^phi, gamma^phi), macs, test_top1, workdir."""
+    baseline (a sweep's own, a search's alpha^phi, beta^phi, gamma^phi), macs, test_top1, workdir."""
     known = results.studies(results_dir)
     frames = []
     for study in studies:
@@ -70,10 +71,13 @@ def finished_runs(results_dir: str | os.PathLike, studies: list[str]) -> pd.Data
             raise CamError(f"no study {study!r} in {results_dir} (no trials.parquet)")
         df, _ = results.load(known[study])
         done = df[df["state"] == "COMPLETE"]
-        phi = done["phi"] if "phi" in done else 1.0
+        if "d" in done:  # a sweep: the multipliers themselves
+            d, w, r = done["d"], done["w"], done["r"]
+        else:  # a search or scale-up: (alpha, beta, gamma)^phi
+            d, w, r = (done[k] ** done["phi"] for k in ("alpha", "beta", "gamma"))
         frames.append(pd.DataFrame({
-            "study": study, "candidate": done["candidate"], "seed": done["seed"], "d": done["alpha"] ** phi,
-            "w": done["beta"] ** phi, "r": done["gamma"] ** phi, "macs": done["macs"],
+            "study": study, "candidate": done["candidate"], "seed": done["seed"], "d": d, "w": w, "r": r,
+            "macs": done["macs"],
             "test_top1": done["test_top1"], "workdir": [str(known[study] / "trials" / p) for p in done["point"]]}))
     return pd.concat(frames, ignore_index=True)
 
@@ -124,8 +128,7 @@ def figure(picked: dict[str, pd.Series], images: int = 4) -> Figure:
     if len(configs) != 1:
         raise CamError(f"the runs use different test sets: {sorted(map(str, configs))}")
     _, cfg, _ = next(iter(loaded.values()))
-    dataset = data.load(cfg.dataset, data_dir=cfg.data_dir, minival_fraction=cfg.minival_fraction,
-                        split_seed=cfg.split_seed, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+    dataset = train.load_dataset(cfg)
     n = min(images, dataset.size("test"))
     if n < 1:
         raise CamError(f"need at least one image, got {images}")

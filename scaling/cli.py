@@ -1,7 +1,9 @@
 """The ``scaling`` command: thin subcommands that map flags onto the package's functions.
 
-Bad input prints one line on stderr and exits with status 2; nothing here holds logic a notebook
-would have to copy.
+Every config field is a flag of the same name (``--epochs``, ``--seeds``, ``--depth``; the study's
+name is ``--study``), applied by the one override path :func:`scaling.config.override`. Bad input
+prints one line on stderr and exits with status 2; nothing here holds logic a notebook would have
+to copy.
 """
 
 from __future__ import annotations
@@ -9,11 +11,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pathlib
 import sys
+import types
+import typing
 
-from scaling import cost, rules
+from scaling import config, cost, rules, runtime
 
 EXIT_USAGE = 2
+#: Flag names that differ from their field's name.
+FLAG_NAMES = {"name": "study"}
 
 
 class UsageError(Exception):
@@ -43,39 +50,57 @@ def _print_table(rows: list[dict], as_json: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-def _add_network_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("network (a preset, (d, w, r), or (alpha, beta, gamma, phi))")
-    g.add_argument("--depth", type=_float, help="depth coefficient d")
-    g.add_argument("--width", type=_float, help="width coefficient w")
-    g.add_argument("--resolution", type=_float, help="resolution coefficient r")
-    g.add_argument("--alpha", type=_float)
-    g.add_argument("--beta", type=_float)
-    g.add_argument("--gamma", type=_float)
-    g.add_argument("--phi", type=_float)
-    g.add_argument("--base-resolution", type=int, default=rules.B0_RESOLUTION,
-                   help="resolution of the unscaled baseline in px (default 224)")
+# Flags from config fields
+# --------------------------------------------------------------------------------------------
+def _add_fields(p: argparse.ArgumentParser, config_cls, skip=()) -> None:
+    """One --flag per leaf field of the config tree ``config_cls``, typed from its annotation."""
+    for leaf, (_, annotation) in config.leaves(config_cls).items():
+        if leaf in skip:
+            continue
+        flag = "--" + FLAG_NAMES.get(leaf, leaf).replace("_", "-")
+        kinds = set(typing.get_args(annotation)) - {type(None)} if isinstance(annotation, types.UnionType) \
+            else {annotation}
+        if kinds == {bool}:
+            action = argparse.BooleanOptionalAction if type(None) in typing.get_args(annotation) else "store_true"
+            p.add_argument(flag, dest=leaf, action=action, default=None)
+        else:
+            kind = int if kinds == {int} else _float if kinds == {float} else str
+            p.add_argument(flag, dest=leaf, type=kind, default=None, metavar=FLAG_NAMES.get(leaf, leaf).upper())
 
 
-def custom_spec(args: argparse.Namespace) -> rules.NetworkSpec | None:
-    """The spec named by --depth/--width/--resolution or --alpha/--beta/--gamma/--phi, if any."""
-    dwr = [args.depth, args.width, args.resolution]
-    abgp = [args.alpha, args.beta, args.gamma, args.phi]
-    if any(v is not None for v in abgp):
-        if any(v is not None for v in dwr):
-            raise UsageError("give either --depth/--width/--resolution or --alpha/--beta/--gamma/--phi, not both")
-        if any(v is None for v in abgp):
-            raise UsageError("--alpha, --beta, --gamma and --phi go together")
-        return rules.compound_spec(*abgp, base_resolution=args.base_resolution)
-    if any(v is not None for v in dwr):
-        d, w, r = (1.0 if v is None else v for v in dwr)
-        return rules.scaled_spec(d, w, r, base_resolution=args.base_resolution)
-    return None
+def _given(args: argparse.Namespace, config_cls, skip=()) -> dict:
+    """The leaf fields of ``config_cls`` the user gave on the command line."""
+    names = set(config.leaves(config_cls)) - set(skip)
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
+def _add_compound_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("compound scaling instead of --depth/--width/--resolution")
+    for name in ("alpha", "beta", "gamma", "phi"):
+        g.add_argument(f"--{name}", dest=f"compound_{name}", type=_float)
+
+
+def _with_compound(args: argparse.Namespace, network: rules.Network) -> rules.Network:
+    """``network`` with (depth, width, resolution) = (alpha, beta, gamma)^phi when those flags are given."""
+    values = [getattr(args, f"compound_{k}") for k in ("alpha", "beta", "gamma", "phi")]
+    if all(v is None for v in values):
+        return network
+    if any(v is None for v in values):
+        raise UsageError("--alpha, --beta, --gamma and --phi go together")
+    if any(getattr(args, k, None) is not None for k in ("depth", "width", "resolution", "variant")):
+        raise UsageError("give either --depth/--width/--resolution (or --variant) or --alpha/--beta/--gamma/--phi")
+    return rules.Network.compound(*values, baseline=network.baseline, base_resolution=network.base_resolution,
+                                  output_stride=network.output_stride)
+
+
+# --------------------------------------------------------------------------------------------
+# Subcommands
+# --------------------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> None:
-    spec = custom_spec(args)
-    if spec is not None:
-        _print_table([cost.describe(spec, args.num_classes)], args.json)
+    given = _given(args, rules.Network)
+    network = _with_compound(args, config.override(rules.Network(), **given))
+    if network != rules.Network() or given:
+        _print_table([cost.describe(network.spec(), args.num_classes)], args.json)
         return
     names = list(rules.PRESETS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     rows = []
@@ -92,117 +117,97 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_grid(args: argparse.Namespace) -> None:
     points = rules.feasible_grid(rules.parse_range(args.alpha), rules.parse_range(args.beta),
                                  rules.parse_range(args.gamma), args.target, args.tol)
-    kw = dict(base_resolution=args.base_resolution)
-    candidates = rules.merge_identical(points, args.target, **kw)
-    rows = cost.candidate_rows(candidates, rules.scaled_spec(**kw), args.num_classes)
-    _print_table(rows, args.json)
+    baseline = rules.Network(base_resolution=args.base_resolution)
+    candidates = rules.grid_candidates(points, baseline, args.target)
+    _print_table(cost.candidate_rows(candidates, baseline.spec(), args.num_classes), args.json)
     if not args.json:
         print(f"{len(points)} feasible points, {len(candidates)} distinct networks "
               f"(|alpha*beta^2*gamma^2 - {args.target:g}| <= {args.tol:g}, base resolution {args.base_resolution} px)")
 
 
-def _add_config_fields(p: argparse.ArgumentParser, config_cls, skip=()) -> None:
-    """One --flag per dataclass field, typed from its annotation; defaults stay the dataclass's."""
-    for field in dataclasses.fields(config_cls):
-        if field.name in skip:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        ann = str(field.type)
-        if ann == "bool":
-            p.add_argument(flag, action="store_true", default=None)
-        else:
-            kind = int if ann.startswith("int") else _float if ann.startswith("float") else str
-            p.add_argument(flag, type=kind, default=None, metavar=field.name.upper())
-
-
-def config_from_args(config_cls, args: argparse.Namespace, **base):
-    """``config_cls`` with every flag the user gave (None means "not given")."""
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    return config_cls(**{**base, **given})
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     from scaling import train
 
-    config = config_from_args(train.TrainConfig, args)
-    if any(getattr(config, k) is not None for k in ("depth", "width", "resolution", "alpha", "beta", "gamma", "phi")):
-        config.variant = None
-    dataset = config.dataset.replace(":", "_").replace("/", "_")
-    workdir = args.workdir or f"runs/{train.network_spec(train.resolved(config)).name}-{dataset}-s{config.seed}"
-    result = train.train_and_evaluate(config, workdir)
+    cfg = config.override(train.TrainConfig(), **_given(args, train.TrainConfig))
+    cfg = dataclasses.replace(cfg, network=_with_compound(args, cfg.network))
+    n = cfg.network
+    name = n.variant or f"{n.baseline}-d{n.depth:.4g}-w{n.width:.4g}-r{n.resolution:.4g}"
+    dataset = cfg.dataset.replace(":", "_").replace("/", "_")
+    workdir = args.workdir or f"runs/{name}-{n.base_resolution}px-{dataset}-s{cfg.seed}"
+    result = train.train_and_evaluate(cfg, workdir)
     keys = ("status", "epochs", "loss", "train_top1", "minival_top1", "test_top1", "images_per_sec", "wall_time",
-            "params", "macs", "resolution")
+            "params", "macs", "resolution", "seconds")
     print(json.dumps({k: result[k] for k in keys} | {"workdir": str(workdir)}))
 
 
-def _search_config(args: argparse.Namespace, skip: tuple[str, ...] = ()):
-    """The experiment file's SearchConfig with every field flag the user gave."""
+#: Fields a search or sweep sets per point, never by flag.
+POINT_FIELDS = ("seed", "variant")
+GRID_FIELDS = ("alpha", "beta", "gamma", "target", "tol")
+
+
+def search_config(args: argparse.Namespace):
+    """The SearchConfig a ``scaling search`` command line means: the experiment file, then the flags."""
     from scaling import search
 
-    config = search.load_config(args.config or search.DEFAULT_EXPERIMENT)
-    return search.with_overrides(config, **_given_fields(args, skip))
-
-
-def _given_fields(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
-    from scaling import search
-
-    names = set().union(*search.config_fields()) - set(skip)
-    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+    cfg = search.load_config(args.config or search.DEFAULT_EXPERIMENT)
+    return config.override(cfg, **_given(args, search.SearchConfig, POINT_FIELDS))
 
 
 def cmd_search(args: argparse.Namespace) -> None:
     from scaling import search
 
-    config = _search_config(args)
+    cfg = search_config(args)
     if not args.dry_run:
-        search.search(config, workers=args.workers)
+        search.search(cfg, workers=args.workers)
         return
-    cands = search.candidates(config)
-    points = search.search_points(config, cands)
-    dataset = search.validate(config, points, storage=False)
-    _print_table(search.candidate_table(config, cands, dataset.num_classes), args.json)
+    cands = search.candidates(cfg)
+    points = search.search_points(cfg, cands)
+    dataset = search.validate(cfg, points, storage=False)
+    _print_table(search.candidate_table(cfg, cands, dataset.num_classes), args.json)
     if not args.json:
         print(f"{sum(len(c.merged) for c in cands)} feasible points, {len(cands)} distinct networks, "
-              f"{len(points)} runs ({config.seeds} seed(s)) on {config.train.dataset}; study {config.study!r}")
+              f"{len(points)} runs ({cfg.study.seeds} seed(s)) on {cfg.study.train.dataset}; study {cfg.study.name!r}")
 
 
 def cmd_scale_up(args: argparse.Namespace) -> None:
     from scaling import search
 
-    skip = ("alpha", "beta", "gamma", "target", "tol", "study")
-    config = _search_config(args, skip)
-    coefficients = (args.scale_alpha, args.scale_beta, args.scale_gamma)
+    given = _given(args, search.SearchConfig, POINT_FIELDS + GRID_FIELDS + ("name",))
+    coefficients = (args.compound_alpha, args.compound_beta, args.compound_gamma)
     if args.from_study:
         if any(c is not None for c in coefficients):
             raise UsageError("give either --alpha/--beta/--gamma or --from-study, not both")
-        stored, coefficients = search.from_study(search.with_overrides(config, study=args.from_study))
-        config = search.with_overrides(stored, **_given_fields(args, skip))
+        cfg, coefficients = search.from_study(args.from_study, args.results_dir or "results", args.storage)
     elif any(c is None for c in coefficients):
         raise UsageError("scale-up needs --alpha, --beta and --gamma, or --from-study NAME")
-    config = search.with_overrides(config, study=args.study or search.scale_up_name(config, *coefficients))
-    phis = search.parse_phis(args.phi)
-    points = search.scale_up_points(config, *coefficients, phis)
-    dataset = search.validate(config, points, storage=args.train)
-    _print_table(search.scale_up_table(config, *coefficients, phis, dataset.num_classes), args.json)
+    else:
+        cfg = search.load_config(args.config or search.DEFAULT_EXPERIMENT)
+    cfg = config.override(cfg, **given)
+    cfg = config.override(cfg, name=args.name or search.scale_up_name(cfg, *coefficients))
+    phis = rules.parse_phis(args.phi)
+    points = search.scale_up_points(cfg, *coefficients, phis)
+    dataset = search.validate(cfg, points, storage=args.train)
+    _print_table(search.scale_up_table(cfg, *coefficients, phis, dataset.num_classes), args.json)
     if args.train:
-        search.scale_up(config, *coefficients, phis, workers=args.workers)
+        search.scale_up(cfg, *coefficients, phis, workers=args.workers)
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from scaling import search, sweeps
+    from scaling import sweeps
 
-    names = set().union(*search.config_fields(), sweeps.SWEEP_FIELDS) - {"sweep"}
-    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    config = sweeps.with_overrides(sweeps.load_config(args.name, args.config), **given)
+    given = _given(args, sweeps.SweepConfig, POINT_FIELDS + ("sweep",))
+    cfg = sweeps.load_config(args.sweep_name, args.config)
+    if "baseline" in given and "name" not in given:
+        cfg = sweeps.with_baseline(cfg, given.pop("baseline"))
+    cfg = config.override(cfg, **given)
     if not args.dry_run:
-        sweeps.sweep(config, workers=args.workers)
+        sweeps.sweep(cfg, workers=args.workers)
         return
-    config, points, num_classes = sweeps.prepare(config, storage=False)
-    _print_table(sweeps.point_table(config, points, num_classes), args.json)
+    cfg, points, num_classes = sweeps.prepare(cfg, storage=False)
+    _print_table(sweeps.point_table(cfg, points, num_classes), args.json)
     if not args.json:
-        print(f"{len(points) // config.seeds} networks, {len(points)} runs ({config.seeds} seed(s)) of "
-              f"{config.train.baseline} on {config.train.dataset}; study {config.study!r}")
+        print(f"{len(points) // cfg.study.seeds} networks, {len(points)} runs ({cfg.study.seeds} seed(s)) of "
+              f"{cfg.study.train.network.baseline} on {cfg.study.train.dataset}; study {cfg.study.name!r}")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -224,8 +229,6 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 
 def cmd_cam(args: argparse.Namespace) -> None:
-    import pathlib
-
     from scaling import cam, plots
 
     if args.images < 1:
@@ -241,14 +244,22 @@ def cmd_cam(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from scaling.search import SearchConfig
+    from scaling.sweeps import SWEEPS, SweepConfig
+    from scaling.train import TrainConfig
+
     parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("models", help="params and MACs of B0-B7 or of a custom network")
+    p = sub.add_parser("models", help="params and MACs of B0-B7 or of any network",
+                       description="Without network flags: the B0-B7 table beside the paper's. With them "
+                                   "(--depth/--width/--resolution, --alpha/--beta/--gamma/--phi, --variant, "
+                                   "--baseline, --output-stride): that network.")
     p.add_argument("--variants", default="all", help="comma-separated presets (b0..b7) or 'all'")
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _add_network_args(p)
+    _add_fields(p, rules.Network)
+    _add_compound_flags(p)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("grid", help="merged (alpha, beta, gamma) candidates with their real cost")
@@ -262,55 +273,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_grid)
 
-    from scaling.train import TrainConfig
-
     p = sub.add_parser("train", help="train and evaluate one network (rerun to resume)",
-                       description="Every TrainConfig field is a flag; see scaling/train.py for the recipes.")
-    p.add_argument("--workdir", help="run directory (default runs/<net>-<dataset>-s<seed>)")
-    _add_config_fields(p, TrainConfig)
+                       description="Every TrainConfig field is a flag (the network's too); see scaling/recipes.py "
+                                   "for the recipes.")
+    p.add_argument("--workdir", help="run directory (default runs/<network>-<dataset>-s<seed>)")
+    _add_fields(p, TrainConfig)
+    _add_compound_flags(p)
     p.set_defaults(func=cmd_train)
 
-    from scaling.search import NETWORK_FIELDS, SearchConfig
-
     p = sub.add_parser("search", help="step 1: the (alpha, beta, gamma) grid search at phi = 1 (rerun to resume)",
-                       description="Every SearchConfig and TrainConfig field is a flag that overrides the "
-                                   "experiment file (default experiments/search_digits.py).")
-    p.add_argument("--config", help="experiment file (a Python module with get_config())")
+                       description="Every SearchConfig field is a flag that overrides the experiment file "
+                                   "(default: the packaged search_digits); --depth/--width/--resolution/"
+                                   "--base-resolution/--baseline set the baseline that the grid scales.")
+    p.add_argument("--config", help="experiment: a packaged name or a Python file with get_config()")
     p.add_argument("--dry-run", action="store_true", help="print the candidate table and exit")
     p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    _add_config_fields(p, SearchConfig, skip=("train",))
-    _add_config_fields(p, TrainConfig, skip=NETWORK_FIELDS)
+    _add_fields(p, SearchConfig, skip=POINT_FIELDS)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("scale-up", help="step 2: scale the baseline by (alpha, beta, gamma)^phi",
                        description="Prints the phi networks beside B0-B7; --train trains them as one study.")
-    p.add_argument("--alpha", dest="scale_alpha", type=_float)
-    p.add_argument("--beta", dest="scale_beta", type=_float)
-    p.add_argument("--gamma", dest="scale_gamma", type=_float)
+    p.add_argument("--alpha", dest="compound_alpha", type=_float)
+    p.add_argument("--beta", dest="compound_beta", type=_float)
+    p.add_argument("--gamma", dest="compound_gamma", type=_float)
     p.add_argument("--from-study", help="take alpha, beta, gamma and the recipe from this finished search")
     p.add_argument("--phi", default="0:7", help="start:stop (integers), start:stop:step or a list (default 0:7)")
     p.add_argument("--train", action="store_true", help="train every phi (a resumable study)")
-    p.add_argument("--config", help="experiment file (default experiments/search_digits.py)")
+    p.add_argument("--config", help="experiment (default: the packaged search_digits)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--workers", type=int, default=1)
-    _add_config_fields(p, SearchConfig, skip=("train", "alpha", "beta", "gamma", "target", "tol"))
-    _add_config_fields(p, TrainConfig, skip=NETWORK_FIELDS)
+    _add_fields(p, SearchConfig, skip=POINT_FIELDS + GRID_FIELDS)
     p.set_defaults(func=cmd_scale_up)
 
-    from scaling.sweeps import SWEEPS, SweepConfig
-
     p = sub.add_parser("sweep", help="Figs. 3, 4, 8: scale the baseline along one or more dimensions (rerun to resume)",
-                       description="NAME is one of " + ", ".join(SWEEPS) + "; its experiment file is "
-                                   "experiments/sweep_<name>.py. Every SweepConfig and TrainConfig field is a "
-                                   "flag that overrides it (--values 1,2,4 --baseline resnet50 --seeds 3 ...).")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--config", help="experiment file (default experiments/sweep_<name>.py)")
+                       description="NAME is one of " + ", ".join(SWEEPS) + "; its experiment is the packaged "
+                                   "sweep_<name>. Every SweepConfig field is a flag that overrides it "
+                                   "(--values 1,2,4 --baseline resnet50 --seeds 3 ...).")
+    p.add_argument("sweep_name", metavar="NAME")
+    p.add_argument("--config", help="experiment: a packaged name or a Python file (default: sweep_<NAME>)")
     p.add_argument("--dry-run", action="store_true", help="print the networks and their MACs and exit")
     p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    _add_config_fields(p, SweepConfig, skip=("train", "sweep", "target", "tol"))
-    _add_config_fields(p, TrainConfig, skip=NETWORK_FIELDS)
+    _add_fields(p, SweepConfig, skip=POINT_FIELDS + ("sweep",))
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="redraw a study's figures from its results table (no training)")
@@ -333,12 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def exit_code(error: Exception) -> int | None:
+def exit_code(error: BaseException) -> int | None:
     """2 for bad input, 1 for a run that failed on its own (divergence); None: a bug, re-raise."""
     from scaling.data import DatasetError
-    from scaling.train import ConfigError, TrainingDiverged
+    from scaling.train import TrainingDiverged
 
-    if isinstance(error, (UsageError, rules.ScalingError, DatasetError, ConfigError)):
+    if isinstance(error, (UsageError, rules.ScalingError, DatasetError, config.ConfigError)):
         return EXIT_USAGE
     if isinstance(error, TrainingDiverged):
         return 1
@@ -346,6 +351,7 @@ def exit_code(error: Exception) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    runtime.tune_malloc()  # before JAX starts its backend (scaling.runtime)
     try:
         args = build_parser().parse_args(argv)
         args.func(args)
@@ -356,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_code(e)
         if code is None:
             raise
-        print(f"scaling: error: {e}", file=sys.stderr)
+        print(f"scaling: error: {config.one_line(e)}", file=sys.stderr)
         return code
     return 0
 

@@ -59,7 +59,7 @@ def count(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, resolution: i
         acts += out * out * cout * (1 + bn + act)
         return out
 
-    size = conv(3, spec.stem_channels, 3, res, 2)
+    size = conv(3, spec.stem_channels, 3, res, spec.stem_stride)
     for cin, cout, k, stride, expand, se_ratio in spec.blocks():
         mid = cin * expand
         if expand != 1:
@@ -78,15 +78,27 @@ def count(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, resolution: i
     return Cost(params=params, macs=macs, activation_bytes=acts * bytes_per_value)
 
 
+def feature_map_size(spec: NetworkSpec | ResNetSpec, resolution: int | None = None) -> int:
+    """Side of the last feature map (the CAM's grid): ceil(resolution / stride) at every strided layer."""
+    size = spec.resolution if resolution is None else resolution
+    strides = [spec.stem_stride] + ([spec.pool_stride, *spec.strides] if isinstance(spec, ResNetSpec)
+                                    else [s.stride for s in spec.stages])
+    for s in strides:
+        size = _out(size, s)
+    return size
+
+
 def describe(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000) -> dict:
     """One table row: coefficients, rounded shape and cost of ``spec``."""
     c = count(spec, num_classes)
     return {
         "network": spec.name,
-        "d": round(spec.depth, 4),
-        "w": round(spec.width, 4),
-        "r": round(spec.resolution_scale, 4),
+        "depth": round(spec.depth, 4),
+        "width": round(spec.width, 4),
+        "resolution_scale": round(spec.resolution_scale, 4),
         "resolution": spec.resolution,
+        "output_stride": spec.output_stride,
+        "feature_map": feature_map_size(spec),
         "stem": spec.stem_channels,
         "head": spec.head_channels,
         "blocks": spec.num_blocks,
@@ -134,9 +146,10 @@ def count_resnet(spec: ResNetSpec, num_classes: int = 1000, resolution: int | No
         acts += out * out * cout * (2 + act)
         return out
 
-    size = conv(3, spec.stem_channels, 7, res, 2)
-    size = _out(size, 2)  # 3x3 / s2 max pool
-    acts += size * size * spec.stem_channels
+    size = conv(3, spec.stem_channels, 7, res, spec.stem_stride)
+    if spec.pool_stride > 1:  # 3x3 max pool
+        size = _out(size, spec.pool_stride)
+        acts += size * size * spec.stem_channels
     for cin, width, cout, stride in spec.blocks():
         if stride != 1 or cin != cout:
             conv(cin, cout, 1, size, stride, act=False)

@@ -8,36 +8,51 @@ picks the winner on the seed mean and says whether it beats the runner-up beyond
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.metadata
 import json
 import math
 import os
 import pathlib
 import platform
-import warnings
 
-import numpy as np
 import optuna
 import pandas as pd
 
+from scaling import files, runtime
+from scaling.stats import interval
+
 #: Values of a finished run (``train.train_and_evaluate``'s result) stored on its trial.
 RESULT_KEYS = ("minival_top1", "test_top1", "train_top1", "loss", "params", "macs", "resolution", "depth", "width",
-               "resolution_scale", "blocks", "epochs", "steps", "wall_time", "images_per_sec", "first_step_seconds",
-               "num_classes", "dataset", "device_kind", "platform", "num_devices")
+               "resolution_scale", "blocks", "output_stride", "feature_map", "epochs", "steps", "wall_time",
+               "images_per_sec", "first_step_seconds", "num_classes", "dataset", "test_size", "device_kind", "platform",
+               "num_devices")
+#: Phases of a run's ``seconds`` (train.train_and_evaluate), stored as ``<phase>_seconds`` columns.
+PHASES = ("data", "setup", "compile", "train", "eval", "checkpoint")
+#: Failure kinds that are bookkeeping, not failures of a run: a duplicate queue entry, a spare trial.
+NOT_RUNS = ("duplicate", "spare")
 
-#: Columns that describe a network (equal for every seed of a candidate).
-NETWORK_COLUMNS = ("alpha", "beta", "gamma", "phi", "params", "macs", "mac_ratio", "resolution", "depth", "width",
-                   "resolution_scale", "paper")
+#: Columns that describe a network (equal for every seed of a candidate). In a search, alpha, beta,
+#: gamma, phi are its compound coefficients; in a sweep, d, w, r its multipliers of the baseline.
+NETWORK_COLUMNS = ("alpha", "beta", "gamma", "phi", "d", "w", "r", "params", "macs", "mac_ratio", "resolution", "depth",
+                   "width", "resolution_scale", "output_stride", "feature_map", "paper")
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, objective, params, user attrs, start/end times, duration."""
+    """One row per trial: number, state, objective, params, user attrs, start/end times, duration.
+
+    Spare trials (Optuna's queue ran dry under a worker) are left out; a FAIL trial without a
+    ``fail_kind`` was failed by Optuna's heartbeat: its worker was lost. Nested attributes (the
+    worker that ran a trial) are JSON strings, so the table stays flat for CSV and Parquet.
+    """
     rows = []
     for t in study.get_trials(deepcopy=False):
+        attrs = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in t.user_attrs.items()}
+        if attrs.get("fail_kind") == "spare":
+            continue
+        if t.state.name == "FAIL":
+            attrs.setdefault("fail_kind", "worker_lost")
         duration = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
-        rows.append({"trial": t.number, "state": t.state.name, "value": t.value, **t.params, **t.user_attrs,
+        rows.append({"trial": t.number, "state": t.state.name, "value": t.value, **t.params, **attrs,
                      "started": t.datetime_start, "completed": t.datetime_complete, "duration_s": duration})
     return pd.DataFrame(rows)
 
@@ -53,6 +68,13 @@ def candidate_stats(df: pd.DataFrame) -> pd.DataFrame:
         test_top1=("test_top1", "mean"), test_std=("test_top1", "std"), wall_time=("wall_time", "mean"),
         **{c: (c, "first") for c in cols})
     return stats.sort_values("score", ascending=False, kind="stable").reset_index()  # ties: first trial first
+
+
+def dataset_label(spec: str) -> str:
+    """A dataset spec as a short name: ``folder:../shared/datasets/cifar10`` -> ``cifar10``, ``tfds:x/y`` -> ``x/y``."""
+    if spec.startswith("folder:"):
+        return pathlib.PurePath(spec.removeprefix("folder:")).name
+    return spec.removeprefix("tfds:")
 
 
 def _record(row: pd.Series) -> dict:
@@ -80,19 +102,20 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
     """The study's summary: best candidate (seed mean), runner-up, seed noise, budget, hardware, versions."""
     stats = candidate_stats(df)
     states = df["state"].value_counts().to_dict() if len(df) else {}
-    failed = df[(df["state"] == "FAIL") & (df.get("fail_kind") != "duplicate")] if len(df) else df
+    failed = df[(df["state"] == "FAIL") & ~df.get("fail_kind", pd.Series(index=df.index)).isin(NOT_RUNS)] \
+        if len(df) else df
     started = df["started"].dropna() if len(df) else pd.Series(dtype=object)
     completed = df["completed"].dropna() if len(df) else pd.Series(dtype=object)
-    train = config["train"]
+    train = config["study"]["train"]
     summary = {
         "study": study,
         "kind": kind,
         "storage": storage,
         "dataset": train["dataset"],
-        "baseline": {"depth0": config["depth0"], "width0": config["width0"], "resolution0": config["resolution0"],
-                     "base_resolution": train["base_resolution"]},
-        "grid": {k: config[k] for k in ("alpha", "beta", "gamma", "target", "tol")},
-        "seeds": config["seeds"],
+        "baseline": train["network"],
+        "coefficients": {k: config[k] for k in ("alpha", "beta", "gamma", "target", "tol", "phi", "values",
+                                                 "baselines") if k in config},
+        "seeds": config["study"]["seeds"],
         "budget": {k: train[k] for k in ("epochs", "steps_per_epoch", "batch_size", "recipe", "limit_train",
                                          "limit_test", "minival_fraction")},
         "runs": points,
@@ -104,10 +127,11 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
         "candidates": [_record(r) for _, r in stats.iterrows()],
         "wall_time": {
             "study_seconds": (completed.max() - started.min()).total_seconds() if len(completed) else None,
-            "train_seconds": float(df["wall_time"].sum()) if "wall_time" in df else 0.0,
+            "run_seconds": float(df["wall_time"].sum()) if "wall_time" in df else 0.0,
+            **{f"{p}_seconds": float(df[f"{p}_seconds"].sum()) for p in PHASES if f"{p}_seconds" in df},
         },
         "hardware": _hardware(df),
-        "versions": _versions(),
+        "versions": runtime.versions(),
         "config": config,
     }
     if kind == "search" and not stats.empty:
@@ -143,31 +167,13 @@ def _hardware(df: pd.DataFrame) -> dict:
     return out
 
 
-def _versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in ("scaling", "optuna", "jax", "jaxlib", "flax", "optax", "numpy", "pandas"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def write(df: pd.DataFrame, summary: dict, directory: str | os.PathLike) -> None:
     """``trials.csv``, ``trials.parquet`` and ``summary.json`` in ``directory`` (atomic replaces)."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic(directory / "trials.csv", lambda p: df.to_csv(p, index=False))
-    _atomic(directory / "trials.parquet", lambda p: df.to_parquet(p, index=False))
-    text = json.dumps(summary, indent=1, default=str) + "\n"
-    _atomic(directory / "summary.json", lambda p: p.write_text(text))
-
-
-def _atomic(path: pathlib.Path, write_to) -> None:
-    """Write through a per-process temporary file, so concurrent writers never mix two files."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write_to(tmp)
-    os.replace(tmp, path)
+    files.atomic_write(directory / "trials.csv", lambda p: df.to_csv(p, index=False))
+    files.atomic_write(directory / "trials.parquet", lambda p: df.to_parquet(p, index=False))
+    files.write_json(directory / "summary.json", summary)
 
 
 def load(directory: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
@@ -206,7 +212,7 @@ def _pm(c: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Sweeps (paper Figs. 3, 4, 8): one row per figure point, and saturating-curve fits
+# Sweeps (paper Figs. 3, 4, 8): one row per figure point (fits: scaling.stats)
 # --------------------------------------------------------------------------------------------
 def studies(results_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
     """Every study with a written table in ``results_dir``: name -> directory."""
@@ -215,103 +221,49 @@ def studies(results_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
     return {p.name: p for p in found}
 
 
-def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
-    """A sweep study's completed trials as one row per figure point, seeds averaged.
+#: The metrics ``sweep_table`` averages over seeds.
+SWEEP_METRICS = ("minival_top1", "test_top1", "train_top1")
 
-    Columns: ``line``, ``coefficient``, ``label`` (from the trial's ``members``), ``candidate``,
-    ``d``, ``w``, ``r`` (multipliers of the sweep's baseline), ``minival_top1`` / ``test_top1``
-    (seed means, fractions) with ``minival_std`` / ``test_std`` (NaN with one seed), ``seeds``,
-    ``params``, ``macs``, ``resolution``. A network that stands for several points (Fig. 8's shared
-    baseline) gives one row per point. Rows keep the sweep's line order and are sorted by MACs within it.
+
+def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
+    """A sweep study's completed trials as one row per figure point, over its seeds.
+
+    Columns: ``line``, ``coefficient``, ``label`` (from the trial's ``members``), ``candidate``, ``d``,
+    ``w``, ``r`` (multipliers of the sweep's baseline), ``seeds``, ``params``, ``macs``, ``resolution``
+    and, for each metric m of ``SWEEP_METRICS`` (fractions): ``m`` (mean over seeds), ``m_std``,
+    ``m_ci`` (half-width of the 95% Student-t interval of the mean; NaN with one seed) and
+    ``m_seeds`` (the per-seed values in seed order). A network that stands for several points (Fig. 8's
+    shared baseline) gives one row per point. Rows keep the sweep's line order, by MACs within a line.
     """
-    columns = ["line", "coefficient", "label", "candidate", "d", "w", "r", "minival_top1", "minival_std",
-               "test_top1", "test_std", "seeds", "params", "macs", "resolution"]
+    metrics = [f"{m}{suffix}" for m in SWEEP_METRICS for suffix in ("", "_std", "_ci", "_seeds")]
+    columns = ["line", "coefficient", "label", "candidate", "d", "w", "r", "seeds", "params", "macs", "resolution",
+               *metrics]
     done = df[df["state"] == "COMPLETE"] if len(df) else df
     if done.empty:
         return pd.DataFrame(columns=columns)
-    stats = done.groupby("candidate", sort=False).agg(
-        minival_top1=("minival_top1", "mean"), minival_std=("minival_top1", "std"), test_top1=("test_top1", "mean"),
-        test_std=("test_top1", "std"), seeds=("seed", "size"), members=("members", "first"), d=("alpha", "first"),
-        w=("beta", "first"), r=("gamma", "first"), params=("params", "first"), macs=("macs", "first"),
-        resolution=("resolution", "first")).reset_index()
+    rows = []
+    for candidate, runs in done.groupby("candidate", sort=False):
+        runs = runs.sort_values("seed", kind="stable")
+        point = {"candidate": candidate, "seeds": len(runs)} | {
+            c: runs[c].iloc[0] for c in ("d", "w", "r", "params", "macs", "resolution")}
+        for m in SWEEP_METRICS:
+            values = tuple(float(v) for v in runs[m]) if m in runs else (math.nan,) * len(runs)
+            seeds = interval(values)
+            point |= {m: seeds.mean, f"{m}_std": seeds.std, f"{m}_ci": seeds.half_width, f"{m}_seeds": values}
+        rows += [point | member for member in json.loads(runs["members"].iloc[0])]
     lines = dict.fromkeys(m["line"] for text in df["members"].dropna() for m in json.loads(text))
     order = {line: i for i, line in enumerate(lines)}
-    rows = [{**row, **member} for row in stats.to_dict("records") for member in json.loads(row.pop("members"))]
     table = pd.DataFrame(rows, columns=columns)
     table = table.assign(_order=table["line"].map(order)).sort_values(["_order", "macs"], kind="stable")
     return table.drop(columns="_order").reset_index(drop=True)
 
 
 def describe_sweep(table: pd.DataFrame, metric: str = "test_top1") -> str:
-    """The sweep's points, one a line: line, label, MACs, top-1 (± seed std)."""
+    """The sweep's points, one a line: line, label, mean top-1 ± 95% CI half-width over n seeds, MACs, params."""
     lines = []
     for _, row in table.iterrows():
-        std = row[metric.replace("top1", "std")]
-        spread = f" ± {100 * std:.2f}" if pd.notna(std) else ""
+        n = int(row["seeds"])
+        spread = f" ± {100 * row[f'{metric}_ci']:.2f} (95% CI, {n} seeds)" if n > 1 else " (1 seed, no CI)"
         lines.append(f"{row['line']:>16} {row['label']:>10}: {metric} {100 * row[metric]:.2f}%{spread}, "
                      f"{row['macs'] / 1e6:.2f} MMACs, {row['params'] / 1e6:.2f} M params")
     return "\n".join(lines) or "no completed trial yet"
-
-
-@dataclasses.dataclass(frozen=True)
-class Saturation:
-    """A fitted saturating curve ``acc(M) = a - b * (M / m0) ** -c``.
-
-    ``a`` is the asymptote, ``b`` the gap to it at ``m0`` (the smallest fitted MACs, i.e. the
-    sweep's baseline) and ``c`` how fast the gap closes: each doubling of MACs multiplies it by
-    ``2 ** -c``. The gain of one doubling from M, ``b (M / m0) ** -c (1 - 2 ** -c)``, decreases with
-    M and equals ``threshold`` at ``saturation_macs``.
-    """
-
-    a: float
-    b: float
-    c: float
-    m0: float
-    threshold: float
-
-    def __call__(self, macs):
-        return self.a - self.b * (np.asarray(macs, dtype=float) / self.m0) ** -self.c
-
-    def gain_per_doubling(self, macs):
-        return self(2 * np.asarray(macs, dtype=float)) - self(macs)
-
-    @property
-    def saturation_macs(self) -> float:
-        """The MACs beyond which one more doubling gains less than ``threshold`` (``m0`` when the
-        baseline's doubling already does)."""
-        first = self.b * (1 - 2.0**-self.c)  # the gain of doubling m0
-        if first <= self.threshold:
-            return self.m0
-        return self.m0 * (first / self.threshold) ** (1 / self.c)
-
-
-def fit_saturation(macs, accuracy, threshold: float = 0.5, a_max: float | None = None) -> Saturation | None:
-    """Least-squares fit of :class:`Saturation` to (MACs, accuracy) points (scipy ``curve_fit``).
-
-    ``threshold`` is in the units of ``accuracy`` (percentage points when it is in %), ``a_max`` an
-    optional upper bound on the asymptote (100 for %). Needs at least 3 distinct MACs values;
-    returns None with fewer, or when the fit does not converge.
-    """
-    from scipy.optimize import OptimizeWarning, curve_fit
-
-    x, y = np.asarray(macs, dtype=float), np.asarray(accuracy, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-    x, y = x[keep], y[keep]
-    if np.unique(x).size < 3:
-        return None
-    m0 = float(x.min())
-    top = np.inf if a_max is None else float(a_max)
-    a0 = min(float(y.max()) + 1.0, top)
-    p0 = (a0, max(a0 - float(y[x.argmin()]), 1e-3), 0.5)
-
-    def curve(m, a, b, c):
-        return a - b * (m / m0) ** -c
-
-    try:
-        with warnings.catch_warnings():  # the covariance is not used
-            warnings.simplefilter("ignore", OptimizeWarning)
-            (a, b, c), _ = curve_fit(curve, x, y, p0=p0, bounds=([-np.inf, 0.0, 1e-3], [top, np.inf, 10.0]),
-                                     maxfev=20000)
-    except (RuntimeError, ValueError):
-        return None
-    return Saturation(float(a), float(b), float(c), m0, float(threshold))

@@ -1,4 +1,4 @@
-"""Process-wide settings that make XLA:CPU fast: glibc's allocator.
+"""Process-wide settings: glibc's allocator for XLA:CPU, XLA's compilation cache, library versions.
 
 XLA:CPU allocates each execution's scratch memory as one block (341 MiB for a B0 train step at
 64 px, batch 32) and frees it afterwards. glibc serves a block that large with a fresh ``mmap``
@@ -7,9 +7,11 @@ page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel ti
 2 cores, about a third of the step. Keeping every thread on the main arena, which grows with
 ``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 318 -> 221 ms.
 
-The settings must be made before XLA's threads first allocate, so importing :mod:`scaling` applies
-them (before JAX starts its backend; a process that already ran JAX code gets them only for
-threads created later). The cost: memory the process frees stays reserved for its
+The settings must be made before XLA's threads first allocate, so the entry points call
+:func:`tune_malloc` before JAX starts its backend: the ``scaling`` command, study worker processes
+and the benchmarks. In a notebook, run ``from scaling import runtime; runtime.tune_malloc()`` in the
+first cell (a process that already ran JAX code gets the settings only for threads created later).
+Importing :mod:`scaling` changes nothing. The cost: memory the process frees stays reserved for its
 own reuse (its resident size stays at its peak), as with the caching allocators of PyTorch or
 TensorFlow. ``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries are left alone.
 """
@@ -17,7 +19,9 @@ TensorFlow. ``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries 
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import os
+import platform
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's <malloc.h>
 _TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt takes: return memory to the OS only beyond 2 GiB free
@@ -56,3 +60,40 @@ def tune_malloc() -> bool:
 def malloc_tuned() -> bool:
     """Whether :func:`tune_malloc` is in force in this process (recorded in result.json)."""
     return _state["tuned"]
+
+
+def enable_compilation_cache(path: str | None) -> None:
+    """XLA's persistent compilation cache in ``path`` ("default": ``~/.cache/scaling/jax``; None: off).
+
+    Every program that took over half a second to compile is stored, so a rerun, another seed of the
+    same network or another worker on the same machine loads it instead of compiling it again.
+    """
+    if path is None:
+        return
+    import jax
+
+    if path == "default":
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "scaling", "jax")
+    if jax.config.jax_compilation_cache_dir != path:
+        from jax.experimental.compilation_cache import compilation_cache
+
+        compilation_cache.reset_cache()  # else a cache already in use keeps its old directory
+        jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+#: The libraries whose versions every result records.
+VERSIONED = ("scaling", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "optuna", "numpy", "pandas",
+             "tensorflow-datasets")
+
+
+def versions() -> dict[str, str]:
+    """Python's and every installed :data:`VERSIONED` library's version (result.json, summary.json)."""
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out

@@ -48,8 +48,17 @@ def test_se_width_uses_block_input():
 
 
 def test_candidate_rows_report_real_mac_ratio():
-    cands = rules.merge_identical([(1.2, 1.1, 1.15), (1.25, 1.1, 1.15), (1.0, 1.0, 1.4)])
+    cands = rules.grid_candidates([(1.2, 1.1, 1.15), (1.25, 1.1, 1.15), (1.0, 1.0, 1.4)])
     rows = cost.candidate_rows(cands, rules.scaled_spec())
     assert len(rows) == 2  # alpha 1.2 and 1.25 round to the same network
     for row in rows:
         assert row["mac_ratio"] == pytest.approx(row["macs"] / 385_814_752, rel=1e-3)
+
+
+def test_small_image_layout_costs_follow_the_larger_maps():
+    base = rules.Network(depth=0.25, width=0.25, base_resolution=32)
+    small = rules.Network(depth=0.25, width=0.25, base_resolution=32, output_stride=8)
+    assert cost.count(small.spec(), 10).macs > 4 * cost.count(base.spec(), 10).macs
+    assert cost.feature_map_size(small.spec()) == 4 and cost.feature_map_size(base.spec()) == 1
+    row = cost.describe(small.spec(), 10)
+    assert (row["output_stride"], row["feature_map"]) == (8, 4)

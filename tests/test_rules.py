@@ -74,7 +74,7 @@ def test_feasible_grid_contains_paper_point_and_rejects_bad_input():
 
 def test_merged_candidates_are_identical_networks():
     points = rules.feasible_grid(*(rules.frange(1, 1.4, 0.05),) * 3)
-    cands = rules.merge_identical(points)
+    cands = rules.grid_candidates(points)
     assert len(cands) < len(points)
     assert sum(len(c.merged) for c in cands) == len(points)
     assert len({c.spec.architecture for c in cands}) == len(cands)
@@ -97,11 +97,11 @@ def test_presets_match_official_table():
     rows = _variants()
     assert [r["variant"] for r in rows] == list(rules.PRESETS)
     for row in rows:
-        width, depth, res, dropout = rules.PRESETS[row["variant"]]
-        assert width == float(row["width_coefficient"])
-        assert depth == float(row["depth_coefficient"])
-        assert res == int(row["resolution"])
-        assert dropout == float(row["dropout_rate"])
+        preset = rules.PRESETS[row["variant"]]
+        assert preset.width == float(row["width_coefficient"])
+        assert preset.depth == float(row["depth_coefficient"])
+        assert preset.resolution == int(row["resolution"])
+        assert preset.dropout == float(row["dropout_rate"])
         assert rules.PAPER_TABLE2[row["variant"]][:2] == (float(row["paper_params_M"]), float(row["paper_flops_B"]))
 
 
@@ -139,3 +139,65 @@ def test_bad_coefficients():
         rules.scaled_spec(1, 1, 0.01)
     with pytest.raises(rules.ScalingError, match="alpha must be >= 1"):
         rules.compound_spec(0.5, 1, 1, 1)
+
+
+def test_merge_identical_is_the_one_grouping_rule():
+    """The generic merge keeps first-seen order and lets the caller choose each group's representative."""
+    items = [(1.05, 1.0, 1.0), (1.1, 1.0, 1.0), (1.0, 1.0, 1.4)]  # alpha 1.05 and 1.1: one depth (ceil)
+    groups = rules.merge_identical(items, lambda p: rules.compound_spec(*p, 1.0))
+    assert [(rep, members) for rep, _, members in groups] == [(items[0], items[:2]), (items[2], [items[2]])]
+    last = rules.merge_identical(items, lambda p: rules.compound_spec(*p, 1.0), choose=lambda m: m[-1])
+    assert last[0][0] == items[1] and last[0][1] == rules.compound_spec(*items[1], 1.0)
+
+
+def test_network_names_every_kind_of_network():
+    assert rules.Network().spec() == rules.scaled_spec()
+    proxy = rules.Network(depth=0.25, width=0.5, base_resolution=16)
+    assert proxy.spec() == rules.scaled_spec(0.25, 0.5, base_resolution=16)
+    assert proxy.scaled(2, 1, 1.5) == rules.Network(depth=0.5, width=0.5, resolution=1.5, base_resolution=16)
+    compound = rules.Network.compound(1.2, 1.1, 1.15, 2, base_resolution=32)
+    assert compound.spec().architecture == rules.compound_spec(1.2, 1.1, 1.15, 2, base_resolution=32).architecture
+    b3 = rules.Network(variant="b3", base_resolution=32)
+    assert b3.spec().resolution == rules.round_resolution(32, 300 / 224) and b3.spec().name == "b3"
+    assert rules.Network(baseline="resnet50", width=0.5).spec() == rules.resnet_spec(width=0.5)
+    with pytest.raises(rules.ScalingError, match="either a variant or depth"):
+        rules.Network(variant="b1", depth=2).spec()
+    with pytest.raises(rules.ScalingError, match="cannot be scaled"):
+        b3.scaled(2)
+    with pytest.raises(rules.ScalingError, match="alpha must be >= 1"):
+        rules.Network.compound(0.9, 1, 1, 1)
+
+
+@pytest.mark.parametrize("output_stride,stem,strides,last_map", [
+    (32, 2, (1, 2, 2, 2, 1, 2, 1), 1), (16, 1, (1, 2, 2, 2, 1, 2, 1), 2), (8, 1, (1, 1, 2, 2, 1, 2, 1), 4)])
+def test_small_image_layout_drops_the_first_strides(output_stride, stem, strides, last_map):
+    from scaling import cost
+
+    spec = rules.Network(depth=0.25, width=0.25, base_resolution=32, output_stride=output_stride).spec()
+    assert spec.stem_stride == stem and tuple(s.stride for s in spec.stages) == strides
+    assert spec.output_stride == output_stride and cost.feature_map_size(spec) == last_map
+    base = rules.scaled_spec(0.25, 0.25, base_resolution=32)
+    assert cost.count(spec, 10).params == cost.count(base, 10).params  # the layout adds no weights
+    assert spec.architecture != base.architecture or output_stride == 32
+
+
+def test_small_image_layout_of_resnet_drops_stem_then_pool():
+    spec = rules.Network(baseline="resnet50", base_resolution=32, output_stride=8).spec()
+    assert (spec.stem_stride, spec.pool_stride, spec.strides) == (1, 1, (1, 2, 2, 2))
+    with pytest.raises(rules.ScalingError, match="output_stride must be one of"):
+        rules.Network(output_stride=12).spec()
+
+
+@pytest.mark.parametrize("kwargs", [dict(depth=1e9), dict(width=1e6), dict(resolution=100),
+                                    dict(depth=float("inf")), dict(depth=float("nan"))])
+def test_absurd_networks_are_refused_without_building_them(kwargs):
+    with pytest.raises(rules.ScalingError) as info:
+        rules.Network(**kwargs).spec()
+    assert "\n" not in str(info.value)
+
+
+def test_absurd_phi_is_refused():
+    with pytest.raises(rules.ScalingError, match="at most 1,000 are supported"):
+        rules.compound_spec(1.2, 1.1, 1.15, 1000)
+    with pytest.raises(rules.ScalingError, match="overflows"):
+        rules.compound_spec(1.2, 1.1, 1.15, 1e6)

@@ -1,5 +1,5 @@
-"""Importing scaling tunes glibc's allocator so XLA:CPU reuses its scratch memory instead of
-page-faulting it in again on every call (see scaling.runtime)."""
+"""The entry points tune glibc's allocator so XLA:CPU reuses its scratch memory instead of
+page-faulting it in again on every call (see scaling.runtime); importing scaling changes nothing."""
 
 import json
 import os
@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 # reports page faults per call once warm, and what scaling.runtime says.
 CHILD = """
 import json, resource
-import scaling
-import jax, jax.numpy as jnp
 from scaling import runtime
+runtime.tune_malloc()
+import jax, jax.numpy as jnp
 
 @jax.jit
 def f(x):
@@ -48,7 +48,7 @@ def _run(malloc: str | None) -> dict:
 
 
 @pytest.mark.skipif(not runtime.has_glibc(), reason="the tuning is glibc's mallopt")
-def test_import_tunes_malloc_and_stops_page_faults():
+def test_tuning_stops_page_faults():
     tuned, system = _run(None), _run("system")
     assert tuned["tuned"] and not system["tuned"]
     # 128 MiB freshly mmapped is ~32,000 faults of 4 KiB pages; reused heap memory faults not at all.
@@ -61,3 +61,22 @@ def test_opt_out_leaves_malloc_alone(monkeypatch):
     monkeypatch.setitem(runtime._state, "tuned", False)
     assert runtime.tune_malloc() is False
     assert runtime.malloc_tuned() is False
+
+
+def test_importing_the_package_has_no_side_effects():
+    """``import scaling`` (and the stdlib-only maths) neither tunes malloc nor starts JAX."""
+    code = ("import sys, scaling\nfrom scaling import config, cost, rules, runtime\n"
+            "print(runtime.malloc_tuned(), 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_command_tunes_malloc_before_jax_starts(tmp_path):
+    """The `scaling` command tunes at its entry point: a run records it in result.json."""
+    subprocess.run([sys.executable, "-m", "scaling.cli", "train", "--depth", "0.25", "--width", "0.25",
+                    "--base-resolution", "16", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "8",
+                    "--limit-train", "64", "--limit-test", "16", "--quiet", "--compilation-cache", str(tmp_path / "c"),
+                    "--workdir", str(tmp_path / "w")], check=True, capture_output=True, timeout=600, cwd=REPO,
+                   env={**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"})
+    assert json.loads((tmp_path / "w" / "result.json").read_text())["malloc_tuned"] == runtime.has_glibc()

@@ -1,6 +1,7 @@
 """The training engine on real data: accuracy, resume, multi-device equality, divergence, bad input."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,13 +14,17 @@ import optax
 import pytest
 from conftest import CIFAR10, ROOT
 
-from scaling import checkpoint, cli, train
+from scaling import checkpoint, cli, cost, recipes, train
+from scaling.rules import Network
 from scaling.train import TrainConfig, TrainingDiverged, train_and_evaluate
 
-# A small proxy: B0 at width 0.5 and depth 0.25 (7 blocks); tests compile it once or twice each.
-TINY = dict(variant=None, depth=0.25, width=0.5, resolution=1.0, base_resolution=16, batch_size=16,
-            compilation_cache=None, quiet=True)
 COMPARED = ("step", "loss", "train_top1", "minival_top1", "test_top1", "lr")
+
+
+def tiny(base_resolution=16, **changes) -> TrainConfig:
+    """A small proxy: B0 at width 0.5 and depth 0.25 (7 blocks); tests compile it once or twice each."""
+    return TrainConfig(**{"network": Network(depth=0.25, width=0.5, base_resolution=base_resolution),
+                          "batch_size": 16, "compilation_cache": None, "quiet": True, **changes})
 
 
 def _metrics(workdir):
@@ -28,7 +33,7 @@ def _metrics(workdir):
 
 @pytest.mark.slow
 def test_digits_reaches_90_percent_minival(tmp_path, optimized):
-    cfg = TrainConfig(**{**TINY, "base_resolution": 32, "batch_size": 32, "epochs": 8})
+    cfg = tiny(32, batch_size=32, epochs=8)
     result = train_and_evaluate(cfg, tmp_path)
     assert result["status"] == "ok"
     assert result["minival_top1"] >= 0.90, result
@@ -44,33 +49,23 @@ def test_digits_reaches_90_percent_minival(tmp_path, optimized):
 @pytest.mark.slow
 @pytest.mark.skipif(not CIFAR10.exists(), reason="needs ../shared/datasets/cifar10")
 def test_cifar10_folder_subset_clearly_above_chance(tmp_path, optimized):
-    cfg = TrainConfig(**{**TINY, "dataset": f"folder:{CIFAR10}", "limit_train": 8000, "limit_test": 1000,
-                         "base_resolution": 32, "batch_size": 64, "epochs": 4})
+    cfg = tiny(32, dataset=f"folder:{CIFAR10}", limit_train=8000, limit_test=1000, batch_size=64, epochs=4)
     result = train_and_evaluate(cfg, tmp_path)
     assert result["num_classes"] == 10
     assert result["test_top1"] >= 0.35, result
 
 
-def test_tfds_cifar10_under_mock_data(tmp_path):
-    import tensorflow_datasets as tfds
-
-    with tfds.testing.mock_data(num_examples=64):
-        result = train_and_evaluate(TrainConfig(**TINY, dataset="tfds:cifar10", epochs=1, steps_per_epoch=2),
-                                    tmp_path)
-    assert result["status"] == "ok" and result["steps"] == 2 and result["num_classes"] == 10
-
-
 def test_rerun_returns_stored_result_without_training(tmp_path, monkeypatch):
-    cfg = TrainConfig(**TINY, epochs=1, steps_per_epoch=2)
+    cfg = tiny(epochs=1, steps_per_epoch=2)
     first = train_and_evaluate(cfg, tmp_path)
     monkeypatch.setattr(train, "Trainer", None)  # any attempt to train again would fail
     assert train_and_evaluate(cfg, tmp_path) == first
     with pytest.raises(train.ConfigError, match="different config"):
-        train_and_evaluate(TrainConfig(**{**TINY, "seed": 1}, epochs=1, steps_per_epoch=2), tmp_path)
+        train_and_evaluate(tiny(seed=1, epochs=1, steps_per_epoch=2), tmp_path)
 
 
 def test_interrupted_run_resumes_to_identical_metrics(tmp_path, monkeypatch):
-    cfg = TrainConfig(**TINY, epochs=3, steps_per_epoch=4)
+    cfg = tiny(epochs=3, steps_per_epoch=4)
     reference = train_and_evaluate(cfg, tmp_path / "straight")
 
     save = checkpoint.save
@@ -94,11 +89,67 @@ def test_interrupted_run_resumes_to_identical_metrics(tmp_path, monkeypatch):
     assert resumed["minival_top1"] == reference["minival_top1"]
 
 
+@pytest.mark.parametrize("recipe", ["paper", "proxy"])
+@pytest.mark.parametrize("devices", [1, pytest.param(8, marks=pytest.mark.devices(8))])
+def test_each_recipe_trains_and_resumes_on_one_and_eight_devices(recipe, devices, tmp_path, monkeypatch):
+    """The paper recipe keeps a weight EMA: on one device its buffers once aliased the weights and the
+    donating step refused them ("donate the same buffer twice")."""
+    assert jax.local_device_count() == devices
+    cfg = tiny(recipe=recipe, epochs=2, steps_per_epoch=3, limit_train=200, limit_test=48)
+    straight = train_and_evaluate(cfg, tmp_path / "straight")
+    assert straight["status"] == "ok" and straight["num_devices"] == devices and math.isfinite(straight["loss"])
+    save = checkpoint.save
+
+    def save_then_die(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt  # killed right after epoch 1's checkpoint
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(cfg, tmp_path / "resumed")
+    monkeypatch.setattr(checkpoint, "save", save)
+    resumed = train_and_evaluate(cfg, tmp_path / "resumed")
+    keys = ("loss", "train_top1", "minival_top1", "test_top1")
+    assert {k: resumed[k] for k in keys} == pytest.approx({k: straight[k] for k in keys}, rel=1e-6)
+    assert set(resumed["seconds"]) == {"data", "setup", "compile", "train", "eval", "checkpoint"}
+
+
+def _cli(*argv, timeout=120):
+    """``scaling ...`` in a child process (as a user runs it): (exit status, stderr lines)."""
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    return proc.returncode, proc.stderr.strip().splitlines()
+
+
+def test_workdir_that_is_a_file_is_one_line_exit_2(tmp_path):
+    (tmp_path / "w").write_text("not a directory")
+    code, err = _cli("train", "--epochs", "1", "--quiet", "--workdir", str(tmp_path / "w"))
+    assert code == 2 and len(err) == 1 and "exists and is not a directory" in err[0], err
+
+
+def test_a_network_that_cannot_fit_is_refused_within_seconds(tmp_path):
+    """B0 at 2,048 px and batch 128 needs hundreds of GiB: refused before anything is allocated."""
+    start = time.time()
+    code, err = _cli("train", "--resolution", "9.15", "--epochs", "1", "--quiet", "--workdir", str(tmp_path / "w"))
+    assert code == 2 and len(err) == 1 and "needs about" in err[0] and "GiB available" in err[0], err
+    assert time.time() - start < 60 and not (tmp_path / "w").exists()
+
+
+def test_memory_estimate_counts_state_and_activations():
+    cfg, spec, devices = train.prepare(tiny())
+    c = cost.count(spec, 10)
+    small = train.step_memory_bytes(cfg, spec, 10, 1)
+    big = train.step_memory_bytes(train.prepare(tiny(batch_size=64))[0], spec, 10, 1)
+    assert big - small == pytest.approx(train.ACTIVATION_OVERHEAD * c.activation_bytes * 48, rel=1e-6)
+    assert small > 4 * 4 * c.params  # weights, gradients and AdamW's two slots in fp32
+    assert train.device_memory_bytes(devices) > big
+
+
 @pytest.mark.slow
 def test_sigkilled_process_resumes_and_loses_no_finished_epoch(tmp_path):
     args = [sys.executable, "-m", "scaling.cli", "train", "--dataset", "digits", "--depth", "0.25", "--width", "0.5",
             "--base-resolution", "16", "--batch-size", "16", "--epochs", "4", "--steps-per-epoch", "6", "--quiet"]
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
+    env = {**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     subprocess.run(args + ["--workdir", str(tmp_path / "straight")], check=True, env=env, cwd=ROOT,
                    capture_output=True)
     killed = tmp_path / "killed"
@@ -117,18 +168,19 @@ def test_sigkilled_process_resumes_and_loses_no_finished_epoch(tmp_path):
         {k: m[k] for k in COMPARED} for m in _metrics(tmp_path / "straight")]
 
 
+@pytest.mark.devices(8)
 def test_eight_devices_match_one_device(tmp_path):
-    assert jax.local_device_count() == 8, "conftest forces 8 CPU devices"
-    common = dict(TINY, batch_size=16, epochs=1, steps_per_epoch=3, limit_train=400)
-    one = train_and_evaluate(TrainConfig(**common, num_devices=1), tmp_path / "one")
-    eight = train_and_evaluate(TrainConfig(**common, num_devices=8), tmp_path / "eight")
+    assert jax.local_device_count() == 8
+    common = dict(batch_size=16, epochs=1, steps_per_epoch=3, limit_train=400)
+    one = train_and_evaluate(tiny(**common, num_devices=1), tmp_path / "one")
+    eight = train_and_evaluate(tiny(**common, num_devices=8), tmp_path / "eight")
     assert eight["num_devices"] == 8
     assert eight["loss"] == pytest.approx(one["loss"], rel=1e-4)
     assert eight["minival_top1"] == pytest.approx(one["minival_top1"], abs=1 / 40)
 
 
 def test_nan_loss_raises_training_diverged_and_marks_result_failed(tmp_path):
-    cfg = TrainConfig(**TINY, epochs=1, steps_per_epoch=8, optimizer="sgd", lr=1e30)
+    cfg = tiny(epochs=1, steps_per_epoch=8, optimizer="sgd", lr=1e30)
     with pytest.raises(TrainingDiverged) as info:
         train_and_evaluate(cfg, tmp_path)
     assert 1 <= info.value.step <= 8
@@ -144,7 +196,7 @@ def test_rerun_in_a_new_process_compiles_nothing(tmp_path):
     args = [sys.executable, "-m", "scaling.cli", "train", "--dataset", "digits", "--depth", "0.25", "--width", "0.5",
             "--base-resolution", "16", "--batch-size", "16", "--epochs", "1", "--steps-per-epoch", "2", "--quiet",
             "--compilation-cache", str(cache)]
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
+    env = {**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
     subprocess.run(args + ["--workdir", str(tmp_path / "a")], check=True, env=env, cwd=ROOT, capture_output=True)
     # The train and eval steps are the programs worth caching; small ones (init, data) may fall
     # either side of the cache's minimum compile time, so only these two are compared.
@@ -158,10 +210,10 @@ def test_rerun_in_a_new_process_compiles_nothing(tmp_path):
 
 
 def test_paper_recipe_schedule_matches_tf():
-    cfg = train.resolved(TrainConfig(recipe="paper", batch_size=512))
+    cfg = recipes.resolve(TrainConfig(recipe="paper", batch_size=512))
     assert (cfg.optimizer, cfg.lr, cfg.ema_decay, cfg.label_smoothing, cfg.weight_decay) == (
         "rmsprop", 0.016, 0.9999, 0.1, 1e-5)
-    sched = train.learning_rate_schedule(cfg, steps_per_epoch=100, total_steps=10_000)
+    sched = recipes.learning_rate_schedule(cfg, steps_per_epoch=100, total_steps=10_000)
     peak = 0.016 * 2
     assert float(sched(250)) == pytest.approx(peak * 0.5)  # linear warm-up over 5 epochs
     # After warm-up: 0.97 every 2.4 epochs, counted from step 0 as in TF.
@@ -175,7 +227,11 @@ def test_paper_recipe_schedule_matches_tf():
         (["--dataset", "nope"], "unknown dataset"),
         (["--dataset", "folder:/no/such/folder"], "/no/such/folder"),
         (["--base-resolution", "4"], "resolution must be >= 8"),
-        (["--batch-size", "12"], "multiple of the 8 devices"),
+        (["--num-devices", "99"], "num_devices must be 1.."),
+        (["--batch-size", "0"], "not a positive multiple"),
+        (["--output-stride", "12"], "output_stride must be one of"),
+        (["--depth", "1e9"], "at most 1,000 are supported"),
+        (["--optimizer", "lion"], "optimizer must be one of"),
         (["--recipe", "fast"], "unknown recipe"),
         (["--epochs", "x"], "invalid"),
     ],
@@ -200,7 +256,7 @@ def test_flattened_optimizer_equals_optax_reference(optimizer):
         "sgd": optax.chain(optax.add_decayed_weights(0.05, mask=mask), optax.sgd(lr, momentum=0.9, nesterov=True)),
         "adamw": optax.adamw(lr, weight_decay=0.05, mask=mask),
     }[optimizer]
-    ours = train.make_optimizer(TrainConfig(optimizer=optimizer, weight_decay=0.05), lr)
+    ours = recipes.make_optimizer(TrainConfig(optimizer=optimizer, weight_decay=0.05), lr)
     params = {"kernel": jnp.linspace(-1, 1, 12).reshape(3, 4), "bias": jnp.arange(4.0)}
     p_ours, p_ref, s_ours, s_ref = params, params, ours.init(params), reference.init(params)
     for step in range(3):

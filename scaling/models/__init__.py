@@ -9,20 +9,24 @@ from scaling.rules import NetworkSpec, ResNetSpec
 
 
 def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtype=None, depthwise_impl: str = "auto",
-                activation: str | None = None, bn_momentum: float | None = None, rngs):
+                activation: str | None = None, bn_momentum: float | None = None, zero_init_residual: bool | None = None,
+                rngs):
     """The NNX module for ``spec``: :class:`EfficientNet` for a NetworkSpec, :class:`ResNet` for a ResNetSpec.
 
     ``activation=None`` means the baseline's own: "relu6" for a NetworkSpec whose ``name`` starts with
     "mobilenetv2" (what :func:`scaling.rules.mobilenet_v2_spec` makes; NetworkSpec has no activation
     field), "swish" for any other NetworkSpec, "relu" for a ResNetSpec. ``bn_momentum=None`` means the
     model's default (EfficientNet/MobileNetV2: TF's 0.99; ResNet: torchvision's 0.9). ``depthwise_impl``
-    only matters for MBConv networks; a ResNet has no depthwise convolution.
+    only matters for MBConv networks; a ResNet has no depthwise convolution. ``zero_init_residual``
+    starts every residual block as the identity (None or False: off, the reference initialisation).
     """
+    zero = bool(zero_init_residual)
     if isinstance(spec, ResNetSpec):
         from scaling.models import resnet
 
         return resnet.ResNet(spec, num_classes, activation=activation or "relu", dtype=dtype,
-                             bn_momentum=resnet.BN_MOMENTUM if bn_momentum is None else bn_momentum, rngs=rngs)
+                             bn_momentum=resnet.BN_MOMENTUM if bn_momentum is None else bn_momentum,
+                             zero_init_residual=zero, rngs=rngs)
     if isinstance(spec, NetworkSpec):
         from scaling.models import efficientnet
 
@@ -30,5 +34,6 @@ def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtyp
             activation = "relu6" if spec.name.startswith("mobilenetv2") else "swish"
         return efficientnet.EfficientNet(
             spec, num_classes, activation=activation, dtype=dtype, depthwise_impl=depthwise_impl,
-            bn_momentum=efficientnet.BN_MOMENTUM if bn_momentum is None else bn_momentum, rngs=rngs)
+            bn_momentum=efficientnet.BN_MOMENTUM if bn_momentum is None else bn_momentum,
+            zero_init_residual=zero, rngs=rngs)
     raise TypeError(f"no model for a spec of type {type(spec).__name__}")

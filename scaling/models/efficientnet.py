@@ -50,7 +50,8 @@ class ConvBN(nnx.Module):
     """Bias-free SAME conv (dense or depthwise), batch norm, optional activation."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, *, depthwise: bool = False,
-                 act: Callable | None, dtype, depthwise_impl: str, bn_momentum: float, rngs: nnx.Rngs):
+                 act: Callable | None, dtype, depthwise_impl: str, bn_momentum: float, zero_scale: bool = False,
+                 rngs: nnx.Rngs):
         self.depthwise = depthwise
         self.stride = stride
         self.dtype = dtype
@@ -62,7 +63,9 @@ class ConvBN(nnx.Module):
         else:
             self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
                                  kernel_init=conv_init, dtype=dtype, rngs=rngs)
-        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype, rngs=rngs)
+        scale_init = nnx.initializers.zeros_init() if zero_scale else nnx.initializers.ones_init()
+        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype, scale_init=scale_init,
+                                rngs=rngs)
         self.act = act
 
     def __call__(self, x):
@@ -93,14 +96,16 @@ class MBConv(nnx.Module):
     """Mobile inverted bottleneck: expand 1x1, depthwise kxk, SE, project 1x1, stochastic depth."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, se_ratio: float | None,
-                 drop_rate: float, *, act: Callable, dtype, depthwise_impl: str, bn_momentum: float, rngs: nnx.Rngs):
+                 drop_rate: float, *, act: Callable, dtype, depthwise_impl: str, bn_momentum: float,
+                 zero_init_residual: bool = False, rngs: nnx.Rngs):
         mid = cin * expand
+        self.residual = stride == 1 and cin == cout
         common = dict(dtype=dtype, depthwise_impl=depthwise_impl, bn_momentum=bn_momentum, rngs=rngs)
         self.expand = ConvBN(cin, mid, 1, act=act, **common) if expand != 1 else None
         self.dw = ConvBN(mid, mid, kernel, stride, depthwise=True, act=act, **common)
         self.se = SqueezeExcite(mid, se_width(cin, se_ratio), act=act, dtype=dtype, rngs=rngs) if se_ratio else None
-        self.project = ConvBN(mid, cout, 1, act=None, **common)
-        self.residual = stride == 1 and cin == cout
+        # zero_init_residual: the projection's BN scale starts at 0, so the block starts as the identity.
+        self.project = ConvBN(mid, cout, 1, act=None, zero_scale=zero_init_residual and self.residual, **common)
         # One Bernoulli draw per sample, rescaled by 1/survival: TF's drop_connect.
         self.drop_path = nnx.Dropout(drop_rate, broadcast_dims=(1, 2, 3), rngs=rngs) if self.residual else None
 
@@ -125,21 +130,26 @@ class EfficientNet(nnx.Module):
       dtype: compute dtype; parameters and BN statistics stay fp32.
       depthwise_impl: see :func:`scaling.models.layers.depthwise_conv` ("auto" picks per platform).
       bn_momentum: decay of the BN moving averages (TF's 0.99; short proxy runs need less).
+      zero_init_residual: start every residual block as the identity (the last BN scale of its
+        branch at 0; Goyal et al. 2017, torchvision's ``zero_init_residual``, timm's ``zero_init_last``).
+        Off by default: the TF reference initialises it to 1.
     """
 
     def __init__(self, spec: NetworkSpec, num_classes: int = 1000, *, activation: str = "swish",
-                 dtype=None, depthwise_impl: str = "auto", bn_momentum: float = BN_MOMENTUM, rngs: nnx.Rngs):
+                 dtype=None, depthwise_impl: str = "auto", bn_momentum: float = BN_MOMENTUM,
+                 zero_init_residual: bool = False, rngs: nnx.Rngs):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]
         self.spec = spec
         self.dtype = dtype
         common = dict(dtype=dtype, depthwise_impl=depthwise_impl, bn_momentum=bn_momentum, rngs=rngs)
-        self.stem = ConvBN(3, spec.stem_channels, 3, 2, act=act, **common)
+        self.stem = ConvBN(3, spec.stem_channels, 3, spec.stem_stride, act=act, **common)
         blocks = spec.blocks()
         n = len(blocks)  # counted after depth scaling, as in TF
         self.blocks = nnx.List([
-            MBConv(cin, cout, k, s, e, se, spec.drop_connect_rate * i / n, act=act, **common)
+            MBConv(cin, cout, k, s, e, se, spec.drop_connect_rate * i / n, act=act,
+                   zero_init_residual=zero_init_residual, **common)
             for i, (cin, cout, k, s, e, se) in enumerate(blocks)
         ])
         self.head = ConvBN(spec.stages[-1].out_channels, spec.head_channels, 1, act=act, **common)

@@ -38,11 +38,13 @@ class ConvBN(nnx.Module):
     """Bias-free conv with torchvision padding, batch norm, optional activation."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, *, act: Callable | None, dtype,
-                 bn_momentum: float, rngs: nnx.Rngs):
+                 bn_momentum: float, zero_scale: bool = False, rngs: nnx.Rngs):
         pad = (kernel - 1) // 2
         self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding=((pad, pad), (pad, pad)),
                              use_bias=False, kernel_init=conv_init, dtype=dtype, rngs=rngs)
-        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype, rngs=rngs)
+        scale_init = nnx.initializers.zeros_init() if zero_scale else nnx.initializers.ones_init()
+        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype, scale_init=scale_init,
+                                rngs=rngs)
         self.act = act
 
     def __call__(self, x):
@@ -54,11 +56,12 @@ class Bottleneck(nnx.Module):
     """1x1 -> 3x3 (stride) -> 1x1, plus the identity or a projection shortcut, then the activation."""
 
     def __init__(self, cin: int, width: int, cout: int, stride: int, drop_rate: float, *, act: Callable, dtype,
-                 bn_momentum: float, rngs: nnx.Rngs):
+                 bn_momentum: float, zero_init_residual: bool = False, rngs: nnx.Rngs):
         common = dict(dtype=dtype, bn_momentum=bn_momentum, rngs=rngs)
         self.conv1 = ConvBN(cin, width, 1, act=act, **common)
         self.conv2 = ConvBN(width, width, 3, stride, act=act, **common)
-        self.conv3 = ConvBN(width, cout, 1, act=None, **common)
+        # zero_init_residual: conv3's BN scale starts at 0, so the block starts as act(shortcut).
+        self.conv3 = ConvBN(width, cout, 1, act=None, zero_scale=zero_init_residual, **common)
         self.shortcut = ConvBN(cin, cout, 1, stride, act=None, **common) if stride != 1 or cin != cout else None
         # Stochastic depth on the residual branch (off unless the spec sets drop_connect_rate).
         self.drop_path = nnx.Dropout(drop_rate, broadcast_dims=(1, 2, 3), rngs=rngs)
@@ -79,21 +82,24 @@ class ResNet(nnx.Module):
       activation: "relu" (default) or any name in ``efficientnet.ACTIVATIONS``.
       dtype: compute dtype; parameters and BN statistics stay fp32.
       bn_momentum: decay of the BN moving averages (0.9, torchvision's).
+      zero_init_residual: the last BN scale of every bottleneck starts at 0 (torchvision's option).
     """
 
     def __init__(self, spec: ResNetSpec, num_classes: int = 1000, *, activation: str = "relu", dtype=None,
-                 bn_momentum: float = BN_MOMENTUM, rngs: nnx.Rngs):
+                 bn_momentum: float = BN_MOMENTUM, zero_init_residual: bool = False, rngs: nnx.Rngs):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]
         self.spec = spec
         self.dtype = dtype
         common = dict(dtype=dtype, bn_momentum=bn_momentum, rngs=rngs)
-        self.stem = ConvBN(3, spec.stem_channels, 7, 2, act=act, **common)
+        self.stem = ConvBN(3, spec.stem_channels, 7, spec.stem_stride, act=act, **common)
+        self.pool_stride = spec.pool_stride
         blocks = spec.blocks()
         n = len(blocks)
         self.blocks = nnx.List([
-            Bottleneck(cin, width, cout, stride, spec.drop_connect_rate * i / n, act=act, **common)
+            Bottleneck(cin, width, cout, stride, spec.drop_connect_rate * i / n, act=act,
+                       zero_init_residual=zero_init_residual, **common)
             for i, (cin, width, cout, stride) in enumerate(blocks)
         ])
         self.dropout = nnx.Dropout(spec.dropout_rate, rngs=rngs)
@@ -104,7 +110,8 @@ class ResNet(nnx.Module):
         if self.dtype is not None:
             x = x.astype(self.dtype)
         x = self.stem(x)
-        x = nnx.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+        if self.pool_stride > 1:
+            x = nnx.max_pool(x, (3, 3), (self.pool_stride,) * 2, padding=((1, 1), (1, 1)))
         for block in self.blocks:
             x = block(x)
         return x

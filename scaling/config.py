@@ -1,0 +1,134 @@
+"""Configs as code: nested dataclasses, one override path for flags, JSON round trips, experiment files.
+
+Every config of the package (``TrainConfig``, ``SearchConfig``, ``SweepConfig`` and what they hold) is
+a dataclass tree whose leaf field names are unique across the tree, so a flat flag such as
+``--epochs 20`` or ``--seeds 3`` names exactly one leaf. :func:`override` is the only place where
+flags change a config; :func:`to_dict` / :func:`from_dict` are the only JSON round trip.
+
+Experiment files are Python modules with a ``get_config()`` (big_vision's style). Those shipped
+with the package live in :mod:`scaling.configs` and are found by name (``search_digits``,
+``sweep_width``); any other is given by path (``experiments/cifar10/sweep_width.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.resources
+import importlib.util
+import pathlib
+import types
+import typing
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config that cannot run (one line, exit status 2)."""
+
+
+def one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _dataclass_type(annotation) -> type | None:
+    """The dataclass in ``annotation`` (``Network``, ``Network | None``), else None."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def leaves(cls) -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Leaf name -> (path of field names, annotation) for the dataclass tree ``cls``.
+
+    Raises TypeError when two leaves share a name (a flag could not tell them apart).
+    """
+    out: dict[str, tuple[tuple[str, ...], Any]] = {}
+    for name, annotation in _hints(cls).items():
+        sub = _dataclass_type(annotation)
+        items = ({k: ((name, *p), a) for k, (p, a) in leaves(sub).items()} if sub else {name: ((name,), annotation)})
+        for leaf, value in items.items():
+            if leaf in out:
+                raise TypeError(f"{cls.__name__}: two fields named {leaf!r} ({out[leaf][0]} and {value[0]})")
+            out[leaf] = value
+    return out
+
+
+def override(config, **changes):
+    """``config`` with leaf fields replaced, wherever they sit in the tree. Unknown names: ConfigError."""
+    known = leaves(type(config))
+    unknown = sorted(set(changes) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown field(s) for {type(config).__name__}: {', '.join(unknown)}")
+    return _replace(config, {known[k][0]: v for k, v in changes.items()})
+
+
+def _replace(obj, changes: dict[tuple[str, ...], Any]):
+    own = {path[0]: v for path, v in changes.items() if len(path) == 1}
+    for field in {path[0] for path in changes if len(path) > 1}:
+        inner = {p[1:]: v for p, v in changes.items() if len(p) > 1 and p[0] == field}
+        own[field] = _replace(getattr(obj, field), inner)
+    return dataclasses.replace(obj, **own)
+
+
+def to_dict(config) -> dict:
+    """The config as plain JSON-ready values (nested dicts)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls, values: dict):
+    """The dataclass tree ``cls`` from :func:`to_dict`'s output (ConfigError for unknown keys)."""
+    hints = _hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise ConfigError(f"unknown field(s) for {cls.__name__}: {', '.join(unknown)}")
+    kwargs = {}
+    for name, value in values.items():
+        sub = _dataclass_type(hints[name])
+        kwargs[name] = from_dict(sub, value) if sub and isinstance(value, dict) else value
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Experiment files
+# --------------------------------------------------------------------------------------------
+def packaged_experiments() -> list[str]:
+    """Names of the experiment files shipped in :mod:`scaling.configs`."""
+    root = importlib.resources.files("scaling.configs")
+    return sorted(p.name[:-3] for p in root.iterdir() if p.name.endswith(".py") and not p.name.startswith("_"))
+
+
+def load_experiment(name_or_path: str, expected: type | tuple[type, ...]):
+    """``get_config()`` of a packaged experiment (by name) or of the Python file ``name_or_path``.
+
+    The result must be an instance of ``expected``; every failure is one ConfigError line.
+    """
+    path = pathlib.Path(name_or_path)
+    if path.suffix != ".py" and name_or_path in packaged_experiments():
+        module_name = f"scaling.configs.{name_or_path}"
+        where = f"scaling/configs/{name_or_path}.py"
+        load = lambda: importlib.import_module(module_name)  # noqa: E731
+    elif path.is_file():
+        where = str(path)
+        load = lambda: _module_from_file(path)  # noqa: E731
+    else:
+        raise ConfigError(f"no experiment file {name_or_path} (packaged: {', '.join(packaged_experiments())})")
+    try:
+        config = load().get_config()
+    except Exception as e:  # anything a broken file raises
+        raise ConfigError(f"{where}: {one_line(f'{type(e).__name__}: {e}')}") from None
+    if not isinstance(config, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise ConfigError(f"{where}: get_config() must return a {names}, not {type(config).__name__}")
+    return config
+
+
+def _module_from_file(path: pathlib.Path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(f"experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

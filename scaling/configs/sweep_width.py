@@ -1,0 +1,23 @@
+"""Fig. 3 (width) on `digits`: B0 scaled by width alone over the paper's values, 3 epochs a run.
+
+    scaling sweep width                               # this file is the default for the name
+    scaling sweep width --dry-run                     # the networks, their MACs and MAC ratios
+    scaling sweep width --seeds 3 --study sweep_width_s3   # error bars (another definition: its own study)
+    scaling sweep width --baseline resnet50           # Table 3: study sweep_width-resnet50
+    scaling plot sweep_width                          # redraw the figure from the table
+
+Expected wall time: measured on 2 CPU cores shared 3-4 ways: 2.7 min for the w = 1 run and
+3.3 min for w = 5 (20-40 s of each is XLA compilation), so 15-20 min for the 6 runs; about half on an idle
+2-core CPU, and 2-5 min on one GPU (estimates).
+
+Baseline: B0 at depth 0.25, width 0.5 and 16 px (``scaling.proxies.digits``; pass ``--depth 1
+--width 1 --base-resolution 224 --dataset tfds:imagenet2012`` for the paper's setting).
+"""
+
+from scaling import proxies
+from scaling.study import StudyConfig
+from scaling.sweeps import SweepConfig
+
+
+def get_config() -> SweepConfig:
+    return SweepConfig(study=StudyConfig(name="sweep_width", train=proxies.digits()), sweep="width")

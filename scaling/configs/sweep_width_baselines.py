@@ -1,0 +1,23 @@
+"""Fig. 4 on `digits`: width scaling of four baselines (d, r) in {(1, 1), (1, 1.3), (2, 1), (2, 1.3)}.
+
+    scaling sweep width-baselines                     # 24 networks: the Fig. 3 widths on each baseline
+    scaling sweep width-baselines --dry-run
+    scaling sweep width-baselines --values 1,1.8,3.8 --study sweep_width_baselines_3   # 12 networks
+    scaling plot sweep_width_baselines
+
+Expected wall time (estimate from the Fig. 3 sweeps' runs, 2.7-3.3 min each on 2 CPU cores shared
+3-4 ways): about 1.5 h for the 24 runs, half that on an idle 2-core CPU, 10-20 min on one GPU.
+
+The paper does not list Fig. 4's widths; the default is Fig. 3's (1, 1.4, 1.8, 2.6, 3.8, 5). Baseline:
+B0 at depth 0.25, width 0.5 and 16 px (``scaling.proxies.digits``), so (d, r) = (2, 1.3) is B0 at
+depth 0.5 and 21 px.
+"""
+
+from scaling import proxies
+from scaling.study import StudyConfig
+from scaling.sweeps import SweepConfig
+
+
+def get_config() -> SweepConfig:
+    return SweepConfig(study=StudyConfig(name="sweep_width_baselines", train=proxies.digits()),
+                       sweep="width-baselines", baselines="1/1,1/1.3,2/1,2/1.3")

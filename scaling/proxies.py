@@ -1,0 +1,38 @@
+"""The proxy networks and budgets the experiment files share, defined once.
+
+Each function returns the :class:`~scaling.train.TrainConfig` of one dataset's proxy (its baseline
+network, data, recipe and budget); an experiment file names its study and its points and may
+change any field (``proxies.cifar10(epochs=10)``). :data:`SMOKE` is the tiny budget the notebooks'
+and tests' smoke runs use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from scaling.rules import Network
+from scaling.train import TrainConfig
+
+#: One epoch of two steps on 160 digits images: checks that everything runs, measures nothing.
+SMOKE = dict(epochs=1, steps_per_epoch=2, batch_size=16, limit_train=160, limit_test=80, num_devices=1, quiet=True)
+
+#: The shared datasets, relative to the repository root (run the experiments from there).
+CIFAR10 = "folder:../shared/datasets/cifar10"
+IMAGENETTE = "folder:../shared/datasets/imagenette"
+
+
+def digits(**changes) -> TrainConfig:
+    """B0 at depth 0.25, width 0.5 and 16 px on scikit-learn's digits: every (alpha, beta, gamma) of a
+    small grid changes the rounded network; a run takes a minute or two on 2 CPU cores."""
+    cfg = TrainConfig(network=Network(depth=0.25, width=0.5, base_resolution=16), dataset="digits", epochs=3,
+                      batch_size=64, recipe="proxy")
+    return dataclasses.replace(cfg, **changes)
+
+
+def cifar10(**changes) -> TrainConfig:
+    """B0 at depth 0.25 and width 0.25 (7 blocks, 8-80 channels, head 320) at CIFAR's own 32 px, the
+    ``proxy`` recipe, 4 epochs on 9,000 images (a class-balanced 10,000-image subset of the 50,000
+    training images, 1,000 of it held out as minival); top-1 on 5,000 test images."""
+    cfg = TrainConfig(network=Network(depth=0.25, width=0.25, base_resolution=32), dataset=CIFAR10,
+                      limit_train=10_000, limit_test=5_000, epochs=4, batch_size=64, recipe="proxy", quiet=True)
+    return dataclasses.replace(cfg, **changes)

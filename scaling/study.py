@@ -1,0 +1,602 @@
+"""The one exactly-once study runner on Optuna: points in, results out.
+
+A study is a fixed list of *points*, one training run each: a network and a seed. The worker that
+creates the study queues every point (``Study.enqueue_trial``); every worker (local processes on
+one journal file, or machines sharing a PostgreSQL database) then takes queued trials one at a time
+through ``Study.optimize``, so each point is trained once however many workers run. Searches
+(:mod:`scaling.search`) and sweeps (:mod:`scaling.sweeps`) only say which points a study has.
+
+Failures: a run that diverges or runs out of memory is recorded as FAIL with its reason and is not
+retried; a run whose worker died is failed and queued again, and the retry resumes from the point's
+workdir (per-epoch checkpoints). A dead worker is noticed at once on its own machine (its process is
+gone) and, from another machine, once its heartbeat is ``grace`` seconds old: on PostgreSQL by
+Optuna's own heartbeat (``RDBStorage(heartbeat_interval=..., grace_period=...)``, with
+``RetryHeartbeatStaleTrialCallback`` queueing the retry); a journal file has no heartbeat in
+Optuna, so a thread of the worker records one on its trial. Rerunning the same command resumes.
+
+``results/<study>/`` holds the journal (default storage), ``trials/<point>/`` workdirs, the trials
+table (CSV + Parquet), ``summary.json`` and the figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import multiprocessing
+import os
+import pathlib
+import random
+import re
+import shutil
+import socket
+import sys
+import threading
+import time
+import warnings
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from scaling import config, cost, files, plots, results, runtime, train
+from scaling.config import ConfigError, one_line
+from scaling.rules import Network
+
+#: Failure kinds. Terminal ones settle their point; retryable ones are retried up to
+#: ``max_retries`` times; interruptions (Ctrl-C), duplicates and spares are simply redone or dropped.
+TERMINAL = ("diverged", "out_of_memory")
+RETRYABLE = ("worker_lost", "error")
+HOST = socket.gethostname()
+
+
+class StudyError(ConfigError):
+    """A study that cannot start (bad storage, study name, definition); one line, exit 2."""
+
+
+@dataclasses.dataclass
+class StudyConfig:
+    """Where a study lives, how its runs are shared, and the training config every run starts from.
+
+    ``train.network`` is the study's baseline; each point scales it.
+    """
+
+    name: str = "study"
+    results_dir: str = "results"
+    storage: str | None = None  # None: a journal file in results/<name>/; or an RDB URL (postgresql://...)
+    seeds: int = 1
+    max_retries: int = 2  # retries of a point whose worker died or raised
+    heartbeat: float = 10.0  # seconds between heartbeats of a running trial
+    grace: float = 120.0  # a heartbeat older than this marks the trial's worker as lost
+    train: train.TrainConfig = dataclasses.field(default_factory=train.TrainConfig)
+
+    @property
+    def dir(self) -> pathlib.Path:
+        return pathlib.Path(self.results_dir) / self.name
+
+
+#: StudyConfig fields that say how a study runs, not what it computes: they may differ between
+#: workers and between reruns.
+EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries")
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One training run of a study: a network (named ``name`` in the study's tables) and a seed."""
+
+    name: str
+    seed: int
+    network: Network
+    params: dict  # recorded as Optuna params, besides candidate and seed (alpha..phi, or d, w, r)
+    attrs: dict = dataclasses.field(default_factory=dict)  # extra user attrs (merged members, ...)
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-s{self.seed}"
+
+    def optuna_params(self) -> dict:
+        return {"candidate": self.name, "seed": self.seed, **self.params}
+
+
+def train_config(study: StudyConfig, point: Point) -> train.TrainConfig:
+    return dataclasses.replace(study.train, network=point.network, seed=point.seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: everything that can be checked before a study exists
+# --------------------------------------------------------------------------------------------
+def validate(study: StudyConfig, points: list[Point], storage: bool = True):
+    """Raise a one-line error for any bad input (the storage's reachability too, unless ``storage``
+    is False); create nothing. Returns the dataset (kept in the process for the trials)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", study.name):
+        raise StudyError(f"study name must be letters, digits, '.', '_' or '-', got {study.name!r}")
+    if study.seeds < 1:
+        raise StudyError(f"seeds must be >= 1, got {study.seeds}")
+    if study.max_retries < 0 or not study.heartbeat > 0 or not study.grace > study.heartbeat:
+        raise StudyError("need max_retries >= 0 and 0 < heartbeat < grace")
+    if not study.train.minival_fraction > 0:
+        raise StudyError("a study scores minival top-1: minival_fraction must be > 0")
+    prepared = [train.prepare(train_config(study, p)) for p in points]
+    dataset = train.load_dataset(study.train)
+    for cfg, spec, devices in prepared:
+        train.check_fits(cfg, spec, dataset.num_classes, devices)
+    if study.dir.exists() and not study.dir.is_dir():
+        raise StudyError(f"{study.dir} exists and is not a directory")
+    if storage and study.storage and "://" in study.storage:
+        check_storage(study.storage)
+    return dataset
+
+
+# --------------------------------------------------------------------------------------------
+# Storage
+# --------------------------------------------------------------------------------------------
+def mask_url(url: str | None) -> str | None:
+    """``url`` with its password replaced by ``***``; a journal path as it is."""
+    if not url or "://" not in url:
+        return url
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # unparsable: show only the scheme
+        return url.split("://", 1)[0] + "://***"
+
+
+def password(url: str) -> str | None:
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).password
+    except Exception:
+        return None
+
+
+def check_storage(url: str) -> None:
+    """Connect once to an RDB ``url`` (5 s timeout) and fail with one masked line if it cannot."""
+    import sqlalchemy
+
+    try:
+        kwargs = {"connect_args": {"connect_timeout": 5}} if url.startswith("postgresql") else {}
+        engine = sqlalchemy.create_engine(url, **kwargs)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as e:
+        reason = one_line(getattr(e, "orig", None) or e)
+        secret = password(url)
+        if secret:
+            reason = reason.replace(secret, "***")
+        raise StudyError(f"cannot reach storage {mask_url(url)}: {reason}") from None
+
+
+def journal_path(study: StudyConfig) -> pathlib.Path:
+    return pathlib.Path(study.storage) if study.storage else study.dir / "journal.log"
+
+
+def open_storage(study: StudyConfig) -> optuna.storages.BaseStorage:
+    """The study's storage: a journal file (default ``results/<study>/journal.log``) or an RDB."""
+    if study.storage and "://" in study.storage:
+        return _rdb_storage(study)
+    path = journal_path(study)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = optuna.storages.journal.JournalFileOpenLock(str(path))
+    repair_journal(path, lock)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path), lock_obj=lock))
+
+
+def repair_journal(path: pathlib.Path, lock=None) -> None:
+    """Set aside a torn last line of the journal file (a write cut short by a full disk or a kill).
+
+    Optuna appends one JSON line per operation; a torn tail makes every later read fail. Every
+    complete line is kept, so no finished trial is lost; the original is kept beside it as
+    ``journal.log.torn-<time>``. A damaged line *before* the last one cannot be an interrupted
+    append: StudyError names it and the file is left alone.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    if lock is not None:
+        lock.acquire()
+    try:
+        raw = path.read_bytes()
+        lines = raw.split(b"\n")
+        complete, tail = lines[:-1], lines[-1]  # tail: after the last newline ("" when none)
+        for number, line in enumerate(complete, 1):
+            if line.strip() and not _json_line(line):
+                if number == len(complete) and not tail:  # the last line, newline included
+                    tail, complete = line, complete[:-1]
+                    break
+                raise StudyError(f"{path}: line {number} of {len(complete)} is not a journal record; "
+                                 "restore the file from a backup or start a new --study")
+        if not tail.strip():
+            return
+        backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+        good = b"".join(line + b"\n" for line in complete)
+        files.atomic_write(path, lambda tmp: tmp.write_bytes(good))
+        print(f"scaling: {path}: set aside a torn last record ({len(tail)} bytes; original kept as {backup.name})",
+              file=sys.stderr, flush=True)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _json_line(line: bytes) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+def _rdb_storage(study: StudyConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """``RDBStorage`` with Optuna's heartbeat. Workers that start together on a fresh database race
+    to create Optuna's schema, and all but one fail with a duplicate-object error: they try again."""
+    import sqlalchemy.exc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(study.max_retries)
+    kwargs = dict(engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=max(1, round(study.heartbeat)),
+                  grace_period=max(2, round(study.grace)), heartbeat_stale_trial_callback=retry)
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # Optuna marks its heartbeat "experimental" since v2.8
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(study.storage, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + random.random())
+
+
+# --------------------------------------------------------------------------------------------
+# The study
+# --------------------------------------------------------------------------------------------
+def definition(kind: str, config_dict: dict, points: list[Point]) -> dict:
+    """What makes a study: rerunning with another definition under the same name is an error."""
+    cfg = json.loads(json.dumps(config_dict))
+    for holder in _dicts(cfg):
+        for name in (*EXECUTION_FIELDS, *train.EXECUTION_FIELDS):
+            holder.pop(name, None)
+    return {"kind": kind, "config": cfg, "points": [p.key for p in points]}
+
+
+def _dicts(tree):
+    if isinstance(tree, dict):
+        yield tree
+        for value in tree.values():
+            yield from _dicts(value)
+
+
+def _differs(a, b, prefix="") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [k for key in dict.fromkeys([*a, *b]) for k in _differs(a.get(key), b.get(key), f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if a != b else []
+
+
+def _fail_kind(t: FrozenTrial) -> str | None:
+    """Why a FAIL trial failed. Optuna's heartbeat fails a stale trial without our attribute: a lost worker."""
+    return t.user_attrs.get("fail_kind", "worker_lost") if t.state == TrialState.FAIL else None
+
+
+def _settled(t: FrozenTrial) -> bool:
+    return t.state == TrialState.COMPLETE or _fail_kind(t) in TERMINAL
+
+
+def _live(t: FrozenTrial) -> bool:
+    return t.state in (TrialState.WAITING, TrialState.RUNNING)
+
+
+class _Failed(Exception):
+    """Raised by the objective after recording why its trial failed; ``Study.optimize`` catches it."""
+
+
+class Study:
+    """An open study: the Optuna study, its storage and the points by key. Create with :meth:`open`."""
+
+    def __init__(self, config: StudyConfig, kind: str, study: optuna.Study, storage, points: list[Point]):
+        self.config, self.kind, self.optuna, self.storage = config, kind, study, storage
+        self.points = {p.key: p for p in points}
+        self._choices = {k: CategoricalDistribution(sorted(set(v), key=repr))
+                         for k, v in _params_by_name(points).items()}
+
+    @classmethod
+    def open(cls, config: StudyConfig, kind: str, points: list[Point], config_dict: dict,
+             wait: float = 60.0) -> Study:
+        """Create the study and queue every point, or load it (the same definition) to resume."""
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        storage = open_storage(config)
+        mine = definition(kind, config_dict, points)
+        try:
+            study = optuna.create_study(study_name=config.name, storage=storage, direction="maximize")
+            created = True
+        except DuplicatedStudyError:
+            study = optuna.load_study(study_name=config.name, storage=storage)
+            created = False
+        if created:
+            study.set_user_attr("definition", mine)
+            study.set_user_attr("config", config_dict)
+        else:
+            deadline = time.time() + wait  # the creator may still be queueing points
+            while "ready" not in study.user_attrs and time.time() < deadline:
+                time.sleep(0.5)
+            theirs = study.user_attrs.get("definition")
+            if theirs is not None and theirs != mine:
+                raise StudyError(f"study {config.name!r} exists with another definition (differs in "
+                                 f"{', '.join(k.removeprefix('config.') for k in _differs(theirs, mine))}); "
+                                 "rerun with its own settings or choose another --study")
+        self = cls(config, kind, study, storage, points)
+        self.requeue()
+        if not study.user_attrs.get("ready"):
+            study.set_user_attr("ready", True)
+        return self
+
+    @property
+    def dir(self) -> pathlib.Path:
+        return self.config.dir
+
+    def trials(self) -> list[FrozenTrial]:
+        return self.optuna.get_trials(deepcopy=False)
+
+    def _trial_id(self, number: int) -> int:
+        study_id = self.storage.get_study_id_from_name(self.optuna.study_name)
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+    # -- the queue --------------------------------------------------------------------------
+    def requeue(self) -> None:
+        """Fail the trials of lost workers, then queue every point with no trial that is live or settled."""
+        for t in self.optuna.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            lost = self._lost(t)
+            if lost:
+                self.fail(t.number, "worker_lost", lost)
+        trials = self.trials()
+        for key, point in self.points.items():
+            mine = [t for t in trials if t.user_attrs.get("point") == key]
+            if not any(_live(t) or _settled(t) for t in mine) and not self._given_up(mine):
+                self.optuna.enqueue_trial(point.optuna_params(), user_attrs={"point": key, **point.attrs})
+
+    def _given_up(self, trials: list[FrozenTrial]) -> bool:
+        return sum(_fail_kind(t) in RETRYABLE for t in trials) > self.config.max_retries
+
+    def _lost(self, t: FrozenTrial) -> str | None:
+        """Why the RUNNING trial ``t`` has no live worker any more, or None.
+
+        ``worker`` names the process that took *this* trial (a retry copies its original's attributes,
+        so the trial number guards against reading the dead original's).
+        """
+        worker = t.user_attrs.get("worker") or {}
+        if worker.get("trial") != t.number:
+            worker = {}
+        if worker.get("host") == HOST and worker.get("pid") != os.getpid() and not _alive(worker.get("pid")):
+            return f"worker {HOST}:{worker['pid']} is gone"
+        if isinstance(self.storage, optuna.storages.RDBStorage):
+            return None  # elsewhere: Optuna's own heartbeat fails stale trials
+        beat = max(t.user_attrs.get("heartbeat", 0) if worker else 0, t.datetime_start.timestamp())
+        if time.time() - beat > self.config.grace:
+            return f"no heartbeat for {time.time() - beat:.0f} s from {worker.get('host')}:{worker.get('pid')}"
+        return None
+
+    def fail(self, number: int, kind: str, reason: str) -> None:
+        """Mark trial ``number`` FAIL with its reason; a no-op if its worker finished it meanwhile."""
+        tid = self._trial_id(number)
+        try:
+            self.storage.set_trial_user_attr(tid, "fail_kind", kind)
+            self.storage.set_trial_user_attr(tid, "fail_reason", reason)
+        except UpdateFinishedTrialError:
+            return
+        self.optuna.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+    # -- working ----------------------------------------------------------------------------
+    def work(self) -> int:
+        """The worker loop: take, train, record, until no queued trial is left. Returns runs trained."""
+        trained = 0
+        while True:
+            self.requeue()
+            if not self.optuna.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                return trained
+            outcome: dict = {}
+            start = time.time()
+            self.optuna.optimize(functools.partial(self._objective, outcome=outcome), n_trials=1, catch=(_Failed,),
+                                 gc_after_trial=False)
+            if "number" in outcome:
+                trained += 1
+                print(self.progress(outcome["number"], time.time() - start), flush=True)
+
+    def _objective(self, trial: optuna.Trial, outcome: dict) -> float:
+        key = trial.user_attrs.get("point")
+        if key not in self.points:  # the queue ran dry between our look and Optuna's ask
+            trial.set_user_attr("fail_kind", "spare")
+            raise _Failed
+        point = self.points[key]
+        for name in point.optuna_params():  # records the queued params on the trial
+            trial.suggest_categorical(name, self._choices[name].choices)
+        trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid(), "trial": trial.number})
+        trial.set_user_attr("heartbeat", time.time())
+        first = [t for t in self.trials() if t.user_attrs.get("point") == key and t.number != trial.number
+                 and (_settled(t) or (t.number < trial.number and _live(t)))]
+        if first:
+            self._record_failure(trial, "duplicate", f"point already handled by trial {first[0].number}")
+        outcome["number"] = trial.number
+        workdir = self.dir / "trials" / key
+        try:
+            with _Heartbeat(trial, self.config.heartbeat, enabled=not isinstance(self.storage,
+                                                                                  optuna.storages.RDBStorage)):
+                result = train.train_and_evaluate(train_config(self.config, point), workdir)
+        except train.TrainingDiverged as e:
+            self._record_failure(trial, "diverged", str(e))
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_kind", "interrupted")
+            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
+            raise
+        except Exception as e:
+            if _out_of_memory(e):
+                self._record_failure(trial, "out_of_memory", one_line(e)[:500])
+            trial.set_user_attr("fail_kind", "error")
+            trial.set_user_attr("fail_reason", one_line(f"{type(e).__name__}: {e}")[:500])
+            raise
+        base = cost.count(self.config.train.network.spec(), result["num_classes"]).macs
+        for k in results.RESULT_KEYS:
+            trial.set_user_attr(k, result[k])
+        for phase in results.PHASES:
+            trial.set_user_attr(f"{phase}_seconds", result["seconds"][phase])
+        trial.set_user_attr("mac_ratio", result["macs"] / base)
+        trial.set_user_attr("workdir", str(workdir))
+        return result["minival_top1"]
+
+    @staticmethod
+    def _record_failure(trial: optuna.Trial, kind: str, reason: str):
+        trial.set_user_attr("fail_kind", kind)
+        trial.set_user_attr("fail_reason", reason)
+        raise _Failed
+
+    def progress(self, number: int, seconds: float) -> str:
+        """One line per finished trial: point, score, compile and train time, and the study's ETA."""
+        trials = self.trials()
+        done = trials[number]
+        by_point = {k: [t for t in trials if t.user_attrs.get("point") == k] for k in self.points}
+        left = sum(not any(_settled(t) for t in mine) and not self._given_up(mine) for mine in by_point.values())
+        times = [t.user_attrs["wall_time"] for t in trials if t.state == TrialState.COMPLETE]
+        workers = max(1, sum(t.state == TrialState.RUNNING for t in trials))
+        eta = math.ceil(left / workers) * (sum(times) / len(times)) if times else float("nan")
+        if done.state == TrialState.COMPLETE:
+            a = done.user_attrs
+            score = (f"minival {a['minival_top1']:.2%}  test {a['test_top1']:.2%}  "
+                     f"{a['macs'] / 1e6:.2f} MMACs (x{a['mac_ratio']:.2f})  "
+                     f"compile {a['compile_seconds']:.0f} s, train {a['train_seconds']:.0f} s, "
+                     f"eval {a['eval_seconds']:.0f} s;")
+        else:
+            score = f"FAILED ({_fail_kind(done)}: {done.user_attrs.get('fail_reason')})"
+        return (f"[{self.config.name} #{number}] {done.user_attrs['point']}: {score}  {seconds:.0f} s | "
+                f"{len(self.points) - left}/{len(self.points)} done, ETA {_duration(eta)}")
+
+    # -- outputs ----------------------------------------------------------------------------
+    def write_outputs(self) -> dict:
+        """Trials table, summary.json and figures of the study, in ``results/<study>/``."""
+        df = results.trials_table(self.optuna)
+        summary = results.summarize(df, study=self.config.name, kind=self.kind,
+                                    config=self.optuna.user_attrs.get("config", {}),
+                                    storage=mask_url(self.config.storage) or str(journal_path(self.config)),
+                                    points=len(self.points))
+        results.write(df, summary, self.dir)
+        for stem in plots.redraw(self.dir):
+            print(f"figure {stem}.png/.pdf", flush=True)
+        return summary
+
+
+def _params_by_name(points: list[Point]) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for p in points:
+        for k, v in p.optuna_params().items():
+            out.setdefault(k, []).append(v)
+    return out
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    text = str(e)
+    return isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class _Heartbeat:
+    """Records ``time.time()`` on a running trial every ``interval`` seconds from a thread.
+
+    Only for storages without Optuna's heartbeat (the journal file): ``RDBStorage`` beats itself.
+    """
+
+    def __init__(self, trial: optuna.Trial, interval: float, enabled: bool = True):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(trial, interval), daemon=True) if enabled else None
+
+    def _beat(self, trial, interval):
+        while not self._stop.wait(interval):
+            try:
+                trial.set_user_attr("heartbeat", time.time())
+            except Exception:  # the trial was finished meanwhile, or the storage blipped: try again later
+                pass
+
+    def __enter__(self):
+        if self._thread:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
+# --------------------------------------------------------------------------------------------
+# Running a study with local worker processes
+# --------------------------------------------------------------------------------------------
+def _child(config: StudyConfig, kind: str, points: list[Point], config_dict: dict) -> None:
+    """Entry point of a ``workers > 1`` process (spawned, so JAX starts fresh)."""
+    runtime.tune_malloc()
+    Study.open(config, kind, points, config_dict).work()
+
+
+def run(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, workers: int = 1) -> dict:
+    """Open (or resume) the study, work it with ``workers`` local processes, write its outputs.
+
+    ``config_dict`` is the whole config of the search or sweep (what the study's definition and
+    ``summary.json`` record). Returns the summary.
+    """
+    if workers < 1:
+        raise StudyError(f"workers must be >= 1, got {workers}")
+    study = Study.open(config, kind, points, config_dict)
+    print(f"study {config.name!r}: {len(points)} runs, storage {mask_url(config.storage) or journal_path(config)}",
+          flush=True)
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=_child, args=(config, kind, points, config_dict)) for _ in range(workers - 1)]
+    for child in children:
+        child.start()
+    try:
+        trained = study.work()
+    finally:
+        for child in children:
+            child.join()
+    running = len(study.optuna.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    summary = study.write_outputs()
+    print(f"trained {trained} run(s) here" + (f"; {running} still running in other workers" if running else ""),
+          flush=True)
+    return summary
+
+
+def load(config: StudyConfig) -> optuna.Study:
+    """The existing Optuna study ``config.name`` (StudyError, one line, when there is none)."""
+    if config.storage and "://" in config.storage:
+        check_storage(config.storage)
+    elif not journal_path(config).exists():
+        raise StudyError(f"no study {config.name!r} in {config.dir}")
+    try:
+        return optuna.load_study(study_name=config.name, storage=open_storage(config))
+    except KeyError:
+        raise StudyError(f"no study {config.name!r} in storage {mask_url(config.storage)}") from None
+
+
+def config_dict(cfg) -> dict:
+    """A search's or sweep's config as JSON, without the storage URL (it may hold a password)."""
+    out = config.to_dict(cfg)
+    out["study"].pop("storage", None)
+    return out
