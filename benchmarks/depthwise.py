@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scaling import runtime  # noqa: E402
 
-runtime.tune_malloc()  # before JAX starts its backend, as the `scaling` command does
+runtime.tune()  # before JAX starts its backend, as the `scaling` command does
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402

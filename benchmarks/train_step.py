@@ -3,6 +3,8 @@
     python benchmarks/train_step.py                    # B0, 10 classes, 64 px, batch 32, fp32, 6 rounds
     python benchmarks/train_step.py --tiny --no-peers  # about a minute: CI smoke run (ours only)
     python benchmarks/train_step.py --only timm        # one row alone, in this process
+    python benchmarks/train_step.py --depth 2 --width 0.25 --resolution 32 --batch 64 --recipe proxy
+                                                       # a scaled B0 (benchmarks/proxy.py runs these)
 
 Rows:
 
@@ -16,6 +18,10 @@ Rows:
 * ``keras``      Keras 3 ``EfficientNetB0(weights=None)`` on the JAX backend: one jitted stateless
   step (``stateless_call`` + ``jax.value_and_grad`` + ``optimizer.stateless_apply``), RMSprop;
 * ``ours-auto-1t`` (only with --rows) ours with XLA:CPU on one thread.
+
+``--depth``/``--width`` scale B0 (timm's ``_gen_efficientnet(depth_multiplier, channel_multiplier)``
+builds the same network: equal parameter counts); ``--recipe proxy`` trains every row with AdamW and
+no dropout or stochastic depth (our ``proxy`` recipe) instead. Keras runs B0 only.
 
 How: every row lives in its own subprocess (frameworks never share a process or thread pools). The
 rows are set up one after the other (model construction, compilation, first step, warm-up: ``first
@@ -84,20 +90,38 @@ class Row:
         return times
 
 
-def setup_ours(impl: str, res: int, batch: int) -> Row:
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What every row trains: B0 scaled by (depth, width) at ``resolution`` px, batch ``batch``, ``recipe``."""
+
+    resolution: int
+    batch: int
+    depth: float = 1.0
+    width: float = 1.0
+    recipe: str = "paper"
+    unroll: bool = False
+
+    @property
+    def regularised(self) -> bool:
+        return self.recipe == "paper"
+
+
+def setup_ours(impl: str, job: Job) -> Row:
     sys.path.insert(0, str(REPO))
     from scaling import runtime
 
-    runtime.tune_malloc()  # before JAX starts its backend, as the `scaling` command does
+    runtime.tune()  # before JAX starts its backend, as the `scaling` command does
     import jax
     import numpy as np
 
     from scaling import rules, train
     from scaling.models.layers import default_depthwise_impl
 
-    network = rules.Network(variant="b0", base_resolution=res)
-    cfg, spec, _ = train.prepare(train.TrainConfig(network=network, batch_size=batch, recipe="paper", dtype="float32",
-                                                   depthwise_impl=impl, compilation_cache=None, quiet=True))
+    res, batch = job.resolution, job.batch
+    network = rules.Network(depth=job.depth, width=job.width, base_resolution=res)
+    cfg, spec, _ = train.prepare(train.TrainConfig(network=network, batch_size=batch, recipe=job.recipe,
+                                                   dtype="float32", depthwise_impl=impl, unroll=job.unroll,
+                                                   compilation_cache=None, quiet=True))
     mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:1])
     rng = np.random.default_rng(0)
     t_build = time.perf_counter()
@@ -108,9 +132,10 @@ def setup_ours(impl: str, res: int, batch: int) -> Row:
     loss = float(sync(trainer.train_step(images, labels)))
     first = time.perf_counter() - t_build
     resolved_impl = default_depthwise_impl() if impl == "auto" else impl
-    detail = f"depthwise={resolved_impl}, malloc tuned={runtime.malloc_tuned()}"
+    detail = f"depthwise={resolved_impl}, malloc tuned={runtime.malloc_tuned()}" + (", unrolled" if job.unroll else "")
     return Row(first, loss, lambda: trainer.train_step(images, labels), sync, detail,
-               {"jax": jax.__version__, "flax": _version("flax"), "optax": _version("optax")})
+               {"jax": jax.__version__, "flax": _version("flax"), "optax": _version("optax"),
+                "params": sum(x.size for x in jax.tree.leaves(trainer.state.params))})
 
 
 def _import_timm():
@@ -146,22 +171,30 @@ def _import_timm():
     return timm
 
 
-def setup_timm(res: int, batch: int, threads: int | None = None) -> Row:
+def setup_timm(job: Job, threads: int | None = None) -> Row:
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     timm = _import_timm()
+    from timm.models.efficientnet import _gen_efficientnet
+
+    res, batch = job.resolution, job.batch
     torch.manual_seed(0)
     x = torch.randn(batch, 3, res, res).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, NUM_CLASSES, (batch,))
     t_build = time.perf_counter()
-    model = timm.create_model("efficientnet_b0", num_classes=NUM_CLASSES, drop_rate=0.2, drop_path_rate=0.2)
+    drop = 0.2 if job.regularised else 0.0
+    model = _gen_efficientnet("efficientnet_b0", channel_multiplier=job.width, depth_multiplier=job.depth,
+                              pretrained=False, num_classes=NUM_CLASSES, drop_rate=drop, drop_path_rate=drop)
     model = model.to(memory_format=torch.channels_last).train()
-    # TF RMSProp settings of the paper recipe (lr 0.016 per 256 images); torch's eps sits outside the sqrt.
-    opt = torch.optim.RMSprop(model.parameters(), lr=0.016 * batch / 256, alpha=0.9, eps=1e-3, momentum=0.9,
-                              weight_decay=1e-5)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    if job.regularised:
+        # TF RMSProp settings of the paper recipe (lr 0.016 per 256 images); torch's eps sits outside the sqrt.
+        opt = torch.optim.RMSprop(model.parameters(), lr=0.016 * batch / 256, alpha=0.9, eps=1e-3, momentum=0.9,
+                                  weight_decay=1e-5)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=5e-5)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1 if job.regularised else 0.0)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -174,10 +207,14 @@ def setup_timm(res: int, batch: int, threads: int | None = None) -> Row:
     loss = step().item()
     first = time.perf_counter() - t_build
     return Row(first, loss, step, sync, f"threads={torch.get_num_threads()}, channels_last",
-               {"torch": torch.__version__, "timm": timm.__version__})
+               {"torch": torch.__version__, "timm": timm.__version__,
+                "params": sum(p.numel() for p in model.parameters())})
 
 
-def setup_keras(res: int, batch: int) -> Row:
+def setup_keras(job: Job) -> Row:
+    res, batch = job.resolution, job.batch
+    if (job.depth, job.width, job.recipe) != (1.0, 1.0, "paper"):
+        raise RuntimeError("the keras row trains B0 with the paper recipe only")
     if os.environ.get("KERAS_BACKEND") != "jax":
         raise RuntimeError("run the keras row with KERAS_BACKEND=jax (the driver does)")
     import jax
@@ -223,24 +260,24 @@ def setup_keras(res: int, batch: int) -> Row:
                {"keras": keras.__version__, "jax": jax.__version__})
 
 
-def setup(name: str, res: int, batch: int, fast_compile: bool = False) -> Row:
+def setup(name: str, job: Job, fast_compile: bool = False) -> Row:
     if fast_compile and name not in TIMM:
         # Smoke runs only: XLA without most optimisations compiles B0's step several times faster.
         import jax
 
         jax.config.update("jax_disable_most_optimizations", True)
     if name in OURS:
-        return setup_ours(name.split("-")[1], res, batch)
+        return setup_ours(name.split("-")[1], job)
     if name in TIMM:
-        return setup_timm(res, batch, threads=1 if name == "timm-1t" else None)
+        return setup_timm(job, threads=1 if name == "timm-1t" else None)
     if name == "keras":
-        return setup_keras(res, batch)
+        return setup_keras(job)
     raise ValueError(name)
 
 
 def serve(name: str, args) -> int:
     """Child mode: set up, warm up, say READY; then run ``RUN k`` blocks of k timed steps until ``EXIT``."""
-    row = setup(name, args.resolution, args.batch, args.fast_compile)
+    row = setup(name, job_of(args), args.fast_compile)
     row.timed(args.warmup)
     _say("READY", dict(name=name, first_s=row.first_s, loss=row.loss, detail=row.detail, versions=row.versions))
     for line in sys.stdin:
@@ -250,6 +287,10 @@ def serve(name: str, args) -> int:
         elif cmd and cmd[0] == "EXIT":
             break
     return 0
+
+
+def job_of(args) -> Job:
+    return Job(args.resolution, args.batch, args.depth, args.width, args.recipe, args.unroll)
 
 
 def _say(tag: str, obj) -> None:
@@ -293,7 +334,10 @@ class Child:
     def __init__(self, name: str, args):
         self.name, self.error, self.info, self.times = name, None, None, []
         cmd = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--serve",
-               "--resolution", str(args.resolution), "--batch", str(args.batch), "--warmup", str(args.warmup)]
+               "--resolution", str(args.resolution), "--batch", str(args.batch), "--warmup", str(args.warmup),
+               "--depth", str(args.depth), "--width", str(args.width), "--recipe", args.recipe]
+        if args.unroll:
+            cmd.append("--unroll")
         if args.fast_compile:
             cmd.append("--fast-compile")
         self.stderr = tempfile.TemporaryFile(mode="w+")
@@ -383,6 +427,11 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps after the first (default 2; tiny 1)")
     parser.add_argument("--resolution", type=int, default=None, help="image size (default 64; tiny 32)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 32; tiny 8)")
+    parser.add_argument("--depth", type=float, default=1.0, help="B0's depth multiplier (default 1)")
+    parser.add_argument("--width", type=float, default=1.0, help="B0's width multiplier (default 1)")
+    parser.add_argument("--unroll", action="store_true", help="our rows with each stage's scan unrolled")
+    parser.add_argument("--recipe", choices=("paper", "proxy"), default="paper",
+                        help="paper: RMSProp, dropout, stochastic depth, label smoothing; proxy: AdamW, none of them")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the timm and keras rows when importable (default: yes)")
     parser.add_argument("--rows", default=None, help=f"comma-separated rows from {','.join(ROWS)} "
@@ -407,7 +456,7 @@ def main(argv=None) -> int:
     if args.only and args.serve:
         return serve(args.only, args)
     if args.only:
-        row = setup(args.only, args.resolution, args.batch, args.fast_compile)
+        row = setup(args.only, job_of(args), args.fast_compile)
         row.timed(args.warmup)
         times = row.timed(args.steps * args.rounds)
         print(f"{args.only}: {args.batch / statistics.median(times):.1f} img/s, first step {row.first_s:.1f} s, "
@@ -415,13 +464,17 @@ def main(argv=None) -> int:
         return 0
 
     default = TINY_ROWS if args.tiny else DEFAULT_ROWS
-    names = args.rows.split(",") if args.rows else [n for n in default if n in OURS or args.peers]
+    b0_paper = (args.depth, args.width, args.recipe) == (1.0, 1.0, "paper")
+    names = args.rows.split(",") if args.rows else [n for n in default if (n in OURS or args.peers)
+                                                    and (n != "keras" or b0_paper)]
     unknown = [n for n in names if n not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
     skipped = [n for n in names if not available(n)]
     names = [n for n in names if n not in skipped]
-    print(f"train step, B0 {NUM_CLASSES} classes, {args.resolution} px, batch {args.batch}, fp32; "
+    net = "B0" if (args.depth, args.width) == (1, 1) else f"B0 at d {args.depth:g}, w {args.width:g}"
+    print(f"train step, {net} {NUM_CLASSES} classes, {args.resolution} px, batch {args.batch}, fp32, "
+          f"{args.recipe} recipe; "
           f"{args.rounds} round(s) of {args.steps} timed steps per row after {1 + args.warmup} warm-up; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
           + ("; XLA optimisations OFF (smoke run)" if args.fast_compile else ""), flush=True)

@@ -351,7 +351,7 @@ def exit_code(error: BaseException) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    runtime.tune_malloc()  # before JAX starts its backend (scaling.runtime)
+    runtime.tune()  # before JAX starts its backend (scaling.runtime)
     try:
         args = build_parser().parse_args(argv)
         args.func(args)

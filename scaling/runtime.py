@@ -1,19 +1,29 @@
-"""Process-wide settings: glibc's allocator for XLA:CPU, XLA's compilation cache, library versions.
+"""Process-wide settings: glibc's allocator and XLA:CPU's emitters, XLA's compilation cache, library versions.
 
-XLA:CPU allocates each execution's scratch memory as one block (341 MiB for a B0 train step at
+:func:`tune` makes both settings; they must be made before JAX starts its backend, so the entry
+points call it first (the ``scaling`` command, study worker processes, the benchmarks; a notebook:
+``from scaling import runtime; runtime.tune()`` in its first cell). Importing :mod:`scaling`
+changes nothing.
+
+**XLA:CPU's emitters.** XLA's newer MLIR "fusion emitters" compile our networks' fusions more
+slowly and into slower loops than its classic LLVM IR emitters, most of all inside the scanned stage
+bodies: measured on 2 cores, the d 2.0 CIFAR proxy (32 blocks, batch 64) compiled its train step in
+17-18 s instead of 26-28 s and ran it at 517-538 img/s instead of 378-405; the d 0.25 proxy compiled
+in 5.7-7.7 s instead of 8.9-9.5 s at the same speed (benchmarks/RESULTS.md). :func:`tune_xla` adds
+``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS`` unless the user set that flag; it only
+touches the CPU backend. ``SCALING_XLA=default`` opts out.
+
+**glibc's allocator.** XLA:CPU allocates each execution's scratch memory as one block (341 MiB for a B0 train step at
 64 px, batch 32) and frees it afterwards. glibc serves a block that large with a fresh ``mmap``
 (always, from a worker thread's arena, whose heaps are capped at 64 MiB), so every step
 page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel time per B0 step on
 2 cores, about a third of the step. Keeping every thread on the main arena, which grows with
 ``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 318 -> 221 ms.
 
-The settings must be made before XLA's threads first allocate, so the entry points call
-:func:`tune_malloc` before JAX starts its backend: the ``scaling`` command, study worker processes
-and the benchmarks. In a notebook, run ``from scaling import runtime; runtime.tune_malloc()`` in the
-first cell (a process that already ran JAX code gets the settings only for threads created later).
-Importing :mod:`scaling` changes nothing. The cost: memory the process frees stays reserved for its
-own reuse (its resident size stays at its peak), as with the caching allocators of PyTorch or
-TensorFlow. ``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries are left alone.
+The settings must be made before XLA's threads first allocate (a process that already ran JAX
+code gets them only for threads created later). The cost: memory the process frees stays reserved
+for its own reuse (its resident size stays at its peak), as with the caching allocators of PyTorch
+or TensorFlow. ``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries are left alone.
 """
 
 from __future__ import annotations
@@ -55,6 +65,31 @@ def tune_malloc() -> bool:
              ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)))
     _state["tuned"] = ok
     return ok
+
+
+#: XLA:CPU flags :func:`tune_xla` adds (see the module docstring).
+XLA_CPU_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
+
+
+def tune_xla() -> bool:
+    """Add :data:`XLA_CPU_FLAGS` to ``XLA_FLAGS`` (each unless the user set it); ``SCALING_XLA=default`` opts out.
+
+    Takes effect only before JAX starts its backend. Returns whether the flags are in ``XLA_FLAGS``.
+    """
+    if os.environ.get("SCALING_XLA", "").lower() == "default":
+        return False
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    for flag in XLA_CPU_FLAGS:
+        if not any(f.split("=")[0] == flag.split("=")[0] for f in flags):
+            flags.append(flag)
+    os.environ["XLA_FLAGS"] = " ".join(flags)
+    return True
+
+
+def tune() -> None:
+    """Everything the entry points set before JAX starts: :func:`tune_malloc` and :func:`tune_xla`."""
+    tune_malloc()
+    tune_xla()
 
 
 def malloc_tuned() -> bool:

@@ -552,7 +552,7 @@ class _Heartbeat:
 # --------------------------------------------------------------------------------------------
 def _child(config: StudyConfig, kind: str, points: list[Point], config_dict: dict) -> None:
     """Entry point of a ``workers > 1`` process (spawned, so JAX starts fresh)."""
-    runtime.tune_malloc()
+    runtime.tune()
     Study.open(config, kind, points, config_dict).work()
 
 

@@ -80,13 +80,14 @@ class TrainConfig:
     # execution
     dtype: str = "auto"  # "auto": bf16 on GPU/TPU, fp32 on CPU
     depthwise_impl: str = "auto"
+    unroll: bool = False  # unroll each stage's scanned blocks: slower to compile, faster to run (long runs)
     num_devices: int | None = None  # default: all local devices
     compilation_cache: str | None = "default"  # a directory, "default" or None (off)
     quiet: bool = False
 
 
 #: Fields that say how a run executes, not what it computes: a retry may land on another machine.
-EXECUTION_FIELDS = ("quiet", "compilation_cache", "num_devices", "data_dir", "depthwise_impl")
+EXECUTION_FIELDS = ("quiet", "compilation_cache", "num_devices", "data_dir", "depthwise_impl", "unroll")
 
 
 def network_spec(cfg: TrainConfig) -> rules.NetworkSpec | rules.ResNetSpec:
@@ -187,7 +188,7 @@ class TrainState(nnx.Pytree):
 
 def _copy(tree):
     """Every leaf in a buffer of its own (a donated state may not hold one buffer twice)."""
-    return jax.tree.map(jnp.copy, tree)
+    return jax.tree.map(np.array, tree)
 
 
 class Trainer:
@@ -196,25 +197,30 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, spec: rules.NetworkSpec | rules.ResNetSpec, num_classes: int,
                  steps_per_epoch: int, total_steps: int, mesh: jax.sharding.Mesh):
         self.cfg, self.mesh = cfg, mesh
-        model = build_model(spec, num_classes, activation=cfg.activation, dtype=compute_dtype(cfg),
-                            depthwise_impl=cfg.depthwise_impl, bn_momentum=cfg.bn_momentum,
-                            zero_init_residual=cfg.zero_init_residual, rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed))
         self.schedule = recipes.learning_rate_schedule(cfg, steps_per_epoch, total_steps)
         self.tx = recipes.make_optimizer(cfg, self.schedule)
+        self.replicated = NamedSharding(mesh, P())
+        self.batch_sharding = NamedSharding(mesh, P("data"))
+
+        # Built eagerly: the initialisers draw on the host (scaling.models.initializers), nothing compiles.
+        model = build_model(spec, num_classes, activation=cfg.activation, dtype=compute_dtype(cfg),
+                            depthwise_impl=cfg.depthwise_impl, bn_momentum=cfg.bn_momentum,
+                            zero_init_residual=cfg.zero_init_residual, scan_unroll=cfg.unroll or 1,
+                            rngs=nnx.Rngs(params=cfg.seed, dropout=cfg.seed))
         model.train()
         self.train_def, params, stats, rest = nnx.split(model, nnx.Param, nnx.BatchStat, ...)
         model.eval()
-        self.eval_def = nnx.split(model, nnx.Param, nnx.BatchStat, ...)[0]
-        self.replicated = NamedSharding(mesh, P())
-        self.batch_sharding = NamedSharding(mesh, P("data"))
+        self.eval_def = nnx.graphdef(model)
         ema = cfg.ema_decay > 0
-        # The EMA starts as a copy of the weights: the train step donates its whole state, and
-        # device_put onto the device that already holds an array does not copy it.
+        # The EMA starts as a copy of the weights: the step donates its whole state, and one array may
+        # not be donated twice (on one device, device_put would not copy a shared buffer).
         state = TrainState(jnp.zeros((), jnp.int32), params, stats, self.tx.init(params),
                            _copy(params) if ema else None, _copy(stats) if ema else None)
         self.state = jax.device_put(state, self.replicated)
         self.rng_state = jax.device_put(rest, self.replicated)  # reseeded every step, never saved
-        self.dropout_key = jax.random.key_data(jax.random.key(cfg.seed + 1))
+        # Dropout and stochastic-depth draws: a key of their own, an argument of the step (not a
+        # constant inside it), so that every seed runs the same compiled program.
+        self.dropout_key = jax.device_put(jax.random.key_data(jax.random.key(cfg.seed + 1)), self.replicated)
         self._train_step = jax.jit(self._step, donate_argnums=0)
         self._eval_step = jax.jit(self._eval)
 
@@ -223,17 +229,17 @@ class Trainer:
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), self.state)
 
     def train_step(self, images, labels) -> dict:
-        self.state, metrics = self._train_step(self.state, self.rng_state, images, labels)
+        self.state, metrics = self._train_step(self.state, self.rng_state, self.dropout_key, images, labels)
         return metrics
 
-    def _step(self, state: TrainState, rest, images, labels):
+    def _step(self, state: TrainState, rest, dropout_key, images, labels):
         cfg = self.cfg
 
         def loss_fn(params):
             model = nnx.merge(self.train_def, params, state.batch_stats, rest, copy=True)
             # Dropout and stochastic-depth draws depend on the step alone, so a resumed run draws
             # exactly what an uninterrupted one would.
-            key = jax.random.fold_in(jax.random.wrap_key_data(self.dropout_key), state.step)
+            key = jax.random.fold_in(jax.random.wrap_key_data(dropout_key), state.step)
             nnx.reseed(model, dropout=key)
             logits = model(images)
             one_hot = jax.nn.one_hot(labels, logits.shape[-1])
@@ -470,6 +476,7 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, cl
         "device_kind": device.device_kind,
         "platform": device.platform,
         "malloc_tuned": runtime.malloc_tuned(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "num_devices": len(jax.local_devices()) if cfg.num_devices is None else cfg.num_devices,
         **extra,
     }

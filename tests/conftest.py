@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 
 from scaling import runtime  # noqa: E402
 
-runtime.tune_malloc()  # as the `scaling` command does, before JAX starts its backend
+runtime.tune()  # as the `scaling` command does, before JAX starts its backend
 
 # Tests check mechanics on tiny networks: XLA's optimisations cost more compile time (about 30 s
 # against 12 s for a 7-block proxy on 2 cores) than they save in a few steps. Tests that measure

@@ -178,20 +178,21 @@ def test_depth_width_resolution_scaling():
 def test_scaled_models_follow_their_spec():
     mspec = rules.mobilenet_v2_spec(2, 1.4, 1.3)
     m = abstract(mspec)
-    assert len(m.blocks) == mspec.num_blocks == 34
-    assert m.head.conv.out_features == 1792 and m.blocks[0].expand is None and m.blocks[0].se is None
-    assert m.blocks[1].residual and not m.blocks[2].residual
-    assert all(b.drop_path.rate == 0 for b in m.blocks if b.residual)  # no stochastic depth
+    assert sum(len(stage.rates) for stage in m.stages) == mspec.num_blocks == 34
+    first = m.stages[0].first
+    assert m.head.conv.out_features == 1792 and first.expand is None and first.se is None
+    assert m.stages[0].rest.residual and not m.stages[1].first.residual  # 2 blocks in stage 1 (d=2)
+    assert all(rate == 0 for stage in m.stages for rate in stage.rates)  # no stochastic depth
     assert n_params(m) == cost.count(mspec).params
 
     rspec = rules.resnet_spec(2, 1.4, 1.3)
     r = abstract(rspec)
-    assert len(r.blocks) == rspec.num_blocks == 32
+    assert [len(stage.rates) for stage in r.stages] == list(rspec.repeats) == [6, 8, 12, 6]
     assert r.stem.conv.out_features == 88 and r.classifier.in_features == 720 * 4
-    firsts = [0, 6, 14, 26]  # first block of each stage: projection shortcut, stride only off stage 1
-    assert [i for i, b in enumerate(r.blocks) if b.shortcut is not None] == firsts
-    assert [r.blocks[i].conv2.conv.strides for i in firsts] == [(1, 1), (2, 2), (2, 2), (2, 2)]
-    assert r.blocks[6].conv1.conv.strides == (1, 1)  # v1.5: the 3x3 strides, not the 1x1
+    # The first block of each stage has the projection shortcut and the stride (none off stage 1).
+    assert all(stage.first.shortcut is not None and stage.rest.shortcut is None for stage in r.stages)
+    assert [stage.first.conv2.conv.strides for stage in r.stages] == [(1, 1), (2, 2), (2, 2), (2, 2)]
+    assert r.stages[1].first.conv1.conv.strides == (1, 1)  # v1.5: the 3x3 strides, not the 1x1
     assert n_params(r) == cost.count(rspec).params
     assert (r.stem.bn.momentum, r.stem.bn.epsilon) == (BN_MOMENTUM, BN_EPSILON) == (0.9, 1e-5)
 
@@ -244,7 +245,7 @@ def test_scaled_variant_trains_one_step(baseline):
         before = model.classifier.kernel[...]
         init = {"fc_max": jnp.abs(before).max()}
         if isinstance(model, ResNet):
-            init["conv_std"] = model.blocks[-1].conv2.conv.kernel[...].std()
+            init["conv_std"] = model.stages[-1].first.conv2.conv.kernel[...].std()
 
         def loss_fn(m):
             return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()

@@ -61,3 +61,13 @@ def test_input_pipeline_tiny():
     out = _run("input_pipeline.py", "--tiny", "--datasets", "digits", timeout=240)
     rows = re.findall(r"^digits\s+\d+\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+$", out, re.M)
     assert len(rows) == 4, out  # 2 resolutions x 2 batch sizes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_proxy_tiny():
+    """The proxy benchmark's table: the CIFAR proxy's first step and img/s (ours only in CI)."""
+    out = _run("proxy.py", "--tiny", timeout=540)
+    row = re.search(r"^\| B0 d 0.25 w 0.25, 32 px, batch 64 \(CIFAR proxy\) \| 126,822 \| ([\d.]+) \| - \| ([\d,]+) \|",
+                    out, re.M)
+    assert row and float(row.group(1)) > 0 and int(row.group(2).replace(",", "")) > 0, out

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from scaling.models.efficientnet import conv_init
+from scaling.models.initializers import conv_init
 from scaling.models.layers import DEPTHWISE_IMPLS, Pointwise, default_depthwise_impl, depthwise_conv
 
 OTHER_IMPLS = [impl for impl in DEPTHWISE_IMPLS if impl != "xla"]

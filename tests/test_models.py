@@ -1,5 +1,7 @@
 """EfficientNet in Flax NNX: exact parameter counts, forward/backward, modes, dtypes, XLA cost."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,15 +28,18 @@ def test_param_count_exact(variant):
 
 def test_block_structure_follows_tf_reference():
     model = nnx.eval_shape(lambda: EfficientNet(rules.preset_spec("b0"), 10, rngs=nnx.Rngs(0)))
-    assert len(model.blocks) == 16
-    first, second = model.blocks[0], model.blocks[1]
+    # Each stage: its first block, and the identical rest stacked on a leading axis (scanned).
+    assert [1 + (0 if s.rest is None else s.rest.project.bn.scale.shape[0]) for s in model.stages] == [
+        1, 2, 2, 3, 3, 4, 1]
+    assert model.stages[5].rest.dw.kernel.shape == (3, 5, 5, 1, 1152)
+    first, second = model.stages[0].first, model.stages[1].first
     assert first.expand is None  # MBConv1 has no expansion
     assert first.se.reduce.out_features == 8  # int(32 * 0.25), from the block input
     assert second.se.reduce.out_features == 4  # int(16 * 0.25), not from the expanded 96
-    assert not second.residual and model.blocks[2].residual
-    rates = {i: b.drop_path.rate for i, b in enumerate(model.blocks) if b.residual}
-    assert rates == pytest.approx({i: 0.2 * i / 16 for i in rates})  # linear over all 16 blocks
-    assert max(rates) == 14 and not model.blocks[15].residual
+    assert not second.residual and model.stages[1].rest.residual
+    rates = [r for stage in model.stages for r in stage.rates]
+    assert rates == pytest.approx([0.2 * i / 16 for i in range(16)])  # linear over all 16 blocks
+    assert not model.stages[6].first.residual  # the last block changes channels: no stochastic depth
     bn = model.stem.bn
     assert (bn.momentum, bn.epsilon) == (BN_MOMENTUM, BN_EPSILON) == (0.99, 1e-3)
 
@@ -43,7 +48,7 @@ def test_tf_initialisers():
     model = EfficientNet(SMALL, 10, rngs=nnx.Rngs(0))
     dense = np.asarray(model.classifier.kernel[...])
     assert np.abs(dense).max() <= 1 / np.sqrt(10) and np.abs(dense).max() > 0.9 / np.sqrt(10)
-    dw = np.asarray(model.blocks[-1].dw.kernel[...])
+    dw = np.asarray(model.stages[-1].first.dw.kernel[...])
     k = dw.shape[0]
     assert dw.std() == pytest.approx(np.sqrt(2 / (k * k)), rel=0.05)
     pw = np.asarray(model.head.conv.kernel[...])
@@ -112,7 +117,8 @@ def test_macs_agree_with_xla_cost_analysis():
     """
     res = 64
     spec = rules.preset_spec("b0", resolution=res)
-    model = EfficientNet(spec, 10, depthwise_impl="xla", rngs=nnx.Rngs(0))
+    # Unrolled: XLA's cost analysis counts a while loop's body once, not once per iteration.
+    model = EfficientNet(spec, 10, depthwise_impl="xla", scan_unroll=True, rngs=nnx.Rngs(0))
     model.eval()
     graphdef, state = nnx.split(model)
     fn = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))
@@ -122,3 +128,60 @@ def test_macs_agree_with_xla_cost_analysis():
     xla_macs = analysis["flops"] / 2
     ours = cost.count(spec, num_classes=10).macs
     assert ours <= xla_macs <= ours * 1.06, (ours, xla_macs)
+
+
+def _loss_and_grads(model, x, y, train: bool):
+    model.train() if train else model.eval()
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def loss(p):
+        logits = nnx.merge(graphdef, p, rest, copy=True)(x)
+        return jnp.mean(jax.nn.logsumexp(logits, -1) - logits[jnp.arange(len(y)), y]), logits
+
+    (value, logits), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+    return logits, jax.tree.leaves(grads)
+
+
+@pytest.mark.parametrize("spec", [
+    pytest.param(rules.preset_spec("b0", resolution=32), id="b0"),
+    pytest.param(rules.scaled_spec(2.0, 0.25, base_resolution=32), id="deep-proxy-32-blocks")])
+def test_scanned_stages_equal_unrolled_blocks(spec):
+    """The scanned stages compute the network an unrolled one does, on the same weights: outputs and
+    gradients within fp32 tolerance in eval mode, and in train mode (batch statistics, stochastic
+    depth) exactly in float64, where fp32 rounding cannot grow through 32 train-mode BNs."""
+    spec = dataclasses.replace(spec, drop_connect_rate=0.2)
+    y = jnp.arange(4) % 10
+    scanned = EfficientNet(spec, 10, rngs=nnx.Rngs(params=0, dropout=1))
+    unrolled = EfficientNet(spec, 10, scan_unroll=True, rngs=nnx.Rngs(params=0, dropout=1))
+    x = jax.random.normal(jax.random.key(2), (4, 32, 32, 3))
+    a, b = _loss_and_grads(scanned, x, y, train=False), _loss_and_grads(unrolled, x, y, train=False)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-5)
+    for ga, gb in zip(a[1], b[1], strict=True):
+        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-6)
+    with jax.enable_x64():
+        def float64(model):
+            nnx.update(model, jax.tree.map(lambda v: v.astype(jnp.float64), nnx.state(model, nnx.Param)))
+            return model
+
+        a = _loss_and_grads(float64(scanned), x.astype(jnp.float64), y, train=True)
+        b = _loss_and_grads(float64(unrolled), x.astype(jnp.float64), y, train=True)
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-12, atol=1e-12)
+        scale = max(float(np.abs(g).max()) for g in b[1])  # gradients that are 0 in exact arithmetic: ~1e-12
+        for ga, gb in zip(a[1], b[1], strict=True):
+            np.testing.assert_allclose(ga, gb, rtol=1e-7, atol=1e-10 * scale)
+
+
+def test_zero_init_residual_makes_every_residual_block_the_identity():
+    """With the last BN scale at 0, a residual block returns its input exactly (a real forward, train mode):
+    every stage then computes its first block alone, whatever its depth."""
+    spec = rules.scaled_spec(2.0, 0.25, base_resolution=32)
+    model = EfficientNet(spec, 10, zero_init_residual=True, rngs=nnx.Rngs(0))
+    model.train()
+    for stage, s in zip(model.stages, spec.stages, strict=True):
+        x = jax.random.normal(jax.random.key(s.out_channels), (2, 8, 8, s.in_channels))
+        whole, first = nnx.jit(lambda st, x: (st(x), st.first(x)))(stage, x)
+        np.testing.assert_array_equal(whole, first)
+        assert (np.asarray(stage.rest.project.bn.scale[...]) == 0).all()
+    assert not (np.asarray(model.stages[1].first.project.bn.scale[...]) == 0).any()  # stride 2: not residual
+    reference = EfficientNet(spec, 10, rngs=nnx.Rngs(0))
+    assert (np.asarray(reference.stages[1].rest.project.bn.scale[...]) == 1).all()  # the default is TF's

@@ -79,4 +79,19 @@ def test_the_command_tunes_malloc_before_jax_starts(tmp_path):
                     "--limit-train", "64", "--limit-test", "16", "--quiet", "--compilation-cache", str(tmp_path / "c"),
                     "--workdir", str(tmp_path / "w")], check=True, capture_output=True, timeout=600, cwd=REPO,
                    env={**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1"})
-    assert json.loads((tmp_path / "w" / "result.json").read_text())["malloc_tuned"] == runtime.has_glibc()
+    result = json.loads((tmp_path / "w" / "result.json").read_text())
+    assert result["malloc_tuned"] == runtime.has_glibc()
+    assert set(runtime.XLA_CPU_FLAGS) <= set(result["xla_flags"].split())
+
+
+def test_xla_flags_are_added_unless_the_user_set_them(monkeypatch):
+    monkeypatch.delenv("SCALING_XLA", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    assert runtime.tune_xla()
+    assert os.environ["XLA_FLAGS"].split() == ["--xla_dump_to=/tmp/x", *runtime.XLA_CPU_FLAGS]
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
+    runtime.tune_xla()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"  # the user's choice stands
+    monkeypatch.setenv("SCALING_XLA", "default")
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert not runtime.tune_xla() and os.environ["XLA_FLAGS"] == ""

@@ -10,6 +10,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 from conftest import CIFAR10, ROOT
@@ -247,7 +248,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 @pytest.mark.parametrize("optimizer", ["rmsprop", "sgd", "adamw"])
 def test_flattened_optimizer_equals_optax_reference(optimizer):
     """make_optimizer runs the update on one flat vector; the weights it produces equal optax's own
-    per-array chain exactly, L2 decay on kernels only."""
+    per-array chain (to fp32 rounding), L2 decay on kernels only."""
     mask = lambda p: jax.tree.map(lambda a: a.ndim > 1, p)  # noqa: E731
     lr = optax.constant_schedule(0.01)
     reference = {
@@ -265,6 +266,6 @@ def test_flattened_optimizer_equals_optax_reference(optimizer):
         p_ours = optax.apply_updates(p_ours, u)
         u, s_ref = reference.update(grads, s_ref, p_ref)
         p_ref = optax.apply_updates(p_ref, u)
-    for name in params:
-        assert jnp.array_equal(p_ours[name], p_ref[name]), name
+    for name in params:  # the same arithmetic; XLA may fuse it differently: at most 2 ulp apart
+        np.testing.assert_array_max_ulp(np.asarray(p_ours[name]), np.asarray(p_ref[name]), maxulp=2)
     assert not jnp.array_equal(p_ours["kernel"], params["kernel"])

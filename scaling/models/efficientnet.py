@@ -3,11 +3,13 @@
 NHWC. Built from a frozen :class:`scaling.rules.NetworkSpec` (a preset, (d, w, r), or
 (alpha, beta, gamma, phi)). Params are fp32; ``dtype`` sets the compute dtype (bf16 on GPU/TPU).
 ``model.train()`` / ``model.eval()`` switch BN statistics, dropout and stochastic depth.
+
+Each stage is a :class:`scaling.models.layers.Stage`: its repeated blocks have stacked weights and
+run as one scanned body, so XLA compiles one block per stage whatever the depth.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import jax
@@ -15,7 +17,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.cost import se_width
-from scaling.models.layers import Pointwise, depthwise_conv
+from scaling.models.initializers import conv_init, dense_init, depthwise_init, ones, zeros
+from scaling.models.layers import Pointwise, Stage, depthwise_conv, drop_path, stage_keys
 from scaling.rules import NetworkSpec
 
 BN_MOMENTUM = 0.99  # TF's moving-average decay; Flax uses the same convention
@@ -26,24 +29,6 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu6": jax.nn.relu6,  # the MobileNetV2 choice, for ablation
     "relu": jax.nn.relu,
 }
-
-
-def conv_init(key, shape, dtype=jnp.float32):
-    """TF ``conv_kernel_initializer``: N(0, sqrt(2 / fan_out)), fan_out = k * k * out_filters."""
-    k_h, k_w, _, out = shape
-    return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / (k_h * k_w * out))
-
-
-def depthwise_init(key, shape, dtype=jnp.float32):
-    """TF's depthwise kernel is (k, k, C, 1): its fan_out is k * k, not k * k * C."""
-    k_h, k_w, _, _ = shape
-    return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / (k_h * k_w))
-
-
-def dense_init(key, shape, dtype=jnp.float32):
-    """TF ``dense_kernel_initializer``: U(-1/sqrt(num_classes), +1/sqrt(num_classes))."""
-    limit = 1.0 / math.sqrt(shape[1])
-    return jax.random.uniform(key, shape, dtype, -limit, limit)
 
 
 class ConvBN(nnx.Module):
@@ -63,9 +48,8 @@ class ConvBN(nnx.Module):
         else:
             self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding="SAME", use_bias=False,
                                  kernel_init=conv_init, dtype=dtype, rngs=rngs)
-        scale_init = nnx.initializers.zeros_init() if zero_scale else nnx.initializers.ones_init()
-        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype, scale_init=scale_init,
-                                rngs=rngs)
+        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype,
+                                scale_init=zeros if zero_scale else ones, bias_init=zeros, rngs=rngs)
         self.act = act
 
     def __call__(self, x):
@@ -96,8 +80,8 @@ class MBConv(nnx.Module):
     """Mobile inverted bottleneck: expand 1x1, depthwise kxk, SE, project 1x1, stochastic depth."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, se_ratio: float | None,
-                 drop_rate: float, *, act: Callable, dtype, depthwise_impl: str, bn_momentum: float,
-                 zero_init_residual: bool = False, rngs: nnx.Rngs):
+                 *, act: Callable, dtype, depthwise_impl: str, bn_momentum: float, zero_init_residual: bool = False,
+                 rngs: nnx.Rngs):
         mid = cin * expand
         self.residual = stride == 1 and cin == cout
         common = dict(dtype=dtype, depthwise_impl=depthwise_impl, bn_momentum=bn_momentum, rngs=rngs)
@@ -106,18 +90,19 @@ class MBConv(nnx.Module):
         self.se = SqueezeExcite(mid, se_width(cin, se_ratio), act=act, dtype=dtype, rngs=rngs) if se_ratio else None
         # zero_init_residual: the projection's BN scale starts at 0, so the block starts as the identity.
         self.project = ConvBN(mid, cout, 1, act=None, zero_scale=zero_init_residual and self.residual, **common)
-        # One Bernoulli draw per sample, rescaled by 1/survival: TF's drop_connect.
-        self.drop_path = nnx.Dropout(drop_rate, broadcast_dims=(1, 2, 3), rngs=rngs) if self.residual else None
 
-    def __call__(self, x):
+    def __call__(self, x, rate=0.0, key=None):
+        """``rate``: this block's stochastic-depth rate; ``key``: its draw (None: no stochastic depth)."""
         h = x if self.expand is None else self.expand(x)
         h = self.dw(h)
         if self.se is not None:
             h = self.se(h)
         h = self.project(h)
-        if self.residual:
-            h = self.drop_path(h) + x
-        return h
+        if not self.residual:
+            return h
+        if key is not None:
+            h = drop_path(h, rate, key)
+        return h + x
 
 
 class EfficientNet(nnx.Module):
@@ -133,36 +118,48 @@ class EfficientNet(nnx.Module):
       zero_init_residual: start every residual block as the identity (the last BN scale of its
         branch at 0; Goyal et al. 2017, torchvision's ``zero_init_residual``, timm's ``zero_init_last``).
         Off by default: the TF reference initialises it to 1.
+      scan_unroll: ``nnx.scan``'s ``unroll`` for the repeated blocks of each stage (True: unrolled).
     """
 
     def __init__(self, spec: NetworkSpec, num_classes: int = 1000, *, activation: str = "swish",
                  dtype=None, depthwise_impl: str = "auto", bn_momentum: float = BN_MOMENTUM,
-                 zero_init_residual: bool = False, rngs: nnx.Rngs):
+                 zero_init_residual: bool = False, scan_unroll: int | bool = 1, rngs: nnx.Rngs):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]
         self.spec = spec
         self.dtype = dtype
-        common = dict(dtype=dtype, depthwise_impl=depthwise_impl, bn_momentum=bn_momentum, rngs=rngs)
-        self.stem = ConvBN(3, spec.stem_channels, 3, spec.stem_stride, act=act, **common)
-        blocks = spec.blocks()
-        n = len(blocks)  # counted after depth scaling, as in TF
-        self.blocks = nnx.List([
-            MBConv(cin, cout, k, s, e, se, spec.drop_connect_rate * i / n, act=act,
-                   zero_init_residual=zero_init_residual, **common)
-            for i, (cin, cout, k, s, e, se) in enumerate(blocks)
-        ])
-        self.head = ConvBN(spec.stages[-1].out_channels, spec.head_channels, 1, act=act, **common)
+        common = dict(dtype=dtype, depthwise_impl=depthwise_impl, bn_momentum=bn_momentum)
+        self.stem = ConvBN(3, spec.stem_channels, 3, spec.stem_stride, act=act, rngs=rngs, **common)
+        n = spec.num_blocks  # counted after depth scaling, as in TF
+        rates = [spec.drop_connect_rate * i / n for i in range(n)]
+        block = dict(act=act, zero_init_residual=zero_init_residual, **common)
+        self.stages, start = nnx.List(), 0
+        for s in spec.stages:
+            self.stages.append(Stage(
+                lambda rngs, s=s: MBConv(s.in_channels, s.out_channels, s.kernel, s.stride, s.expand_ratio,
+                                         s.se_ratio, rngs=rngs, **block),
+                lambda rngs, s=s: MBConv(s.out_channels, s.out_channels, s.kernel, 1, s.expand_ratio, s.se_ratio,
+                                         rngs=rngs, **block),
+                s.repeats, rates[start:start + s.repeats], scan_unroll=scan_unroll, rngs=rngs))
+            start += s.repeats
+        self.head = ConvBN(spec.stages[-1].out_channels, spec.head_channels, 1, act=act, rngs=rngs, **common)
+        # Stochastic depth draws from this stream, reseeded with the dropout stream (nnx.reseed(dropout=...)).
+        self.drop_path_rngs = nnx.Rngs(dropout=rngs.dropout())
+        self.deterministic = False
         self.dropout = nnx.Dropout(spec.dropout_rate, rngs=rngs)
-        self.classifier = nnx.Linear(spec.head_channels, num_classes, kernel_init=dense_init, dtype=dtype, rngs=rngs)
+        self.classifier = nnx.Linear(spec.head_channels, num_classes, kernel_init=dense_init, bias_init=zeros,
+                                     dtype=dtype, rngs=rngs)
 
     def features(self, x):
         """The last feature map (after the head conv), (B, h, w, head_channels): the CAM input."""
         if self.dtype is not None:
             x = x.astype(self.dtype)
         x = self.stem(x)
-        for block in self.blocks:
-            x = block(x)
+        keys = stage_keys(self.drop_path_rngs, self.spec.drop_connect_rate > 0 and not self.deterministic,
+                          [s.repeats for s in self.spec.stages])
+        for stage, k in zip(self.stages, keys, strict=True):
+            x = stage(x, k)
         return self.head(x)
 
     def __call__(self, x):

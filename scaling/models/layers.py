@@ -1,5 +1,6 @@
-"""Convolutions that XLA:CPU runs slowly in their generic form: depthwise (selectable
-implementations) and pointwise (1x1, as a matmul).
+"""Layers the models share: convolutions that XLA:CPU runs slowly in their generic form (depthwise,
+with selectable implementations, and pointwise 1x1 as a matmul), stochastic depth, and the scanned
+:class:`Stage` that compiles a stage's repeated blocks once.
 
 XLA:CPU lowers a grouped convolution (``feature_group_count=C``) to a slow generic loop: a 3x3
 depthwise conv forward+backward on (32, 32, 32, 96) takes 300-600 ms on 2 cores, against ~9 ms in
@@ -37,6 +38,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jax import lax
 
@@ -224,10 +226,82 @@ class Pointwise(nnx.Module):
         self.bias = nnx.data(None)
         if use_bias:
             rngs.params()  # nnx.Conv draws an (unused) key for its zero bias: keep the stream aligned
-            self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
+            self.bias = nnx.Param(np.zeros((out_features,), np.float32))
 
     def __call__(self, x):
         dtype = self.dtype or jnp.result_type(x, self.kernel[...])
         y = _matmul(x.astype(dtype).reshape(-1, x.shape[-1]), self.kernel[0, 0].astype(dtype))
         y = y.reshape(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias[...].astype(dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# Stochastic depth and scanned stages
+# ----------------------------------------------------------------------------------------------
+def drop_path(x, rate, key):
+    """Stochastic depth (TF's drop_connect): keep a sample's branch with probability 1 - rate, rescaled.
+
+    One Bernoulli draw per sample; ``rate`` and ``key`` may be traced (a scanned block's own).
+    """
+    keep = 1.0 - rate
+    mask = jax.random.bernoulli(key, keep, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(mask, x / jnp.maximum(keep, 1e-6).astype(x.dtype), jnp.zeros((), x.dtype))
+
+
+def stage_keys(rngs: nnx.Rngs, drawing: bool, repeats: list[int]) -> list:
+    """Per stage, one stochastic-depth key per block (from ``rngs.dropout``), or None when not drawing."""
+    if not drawing:
+        return [None] * len(repeats)
+    keys = jax.random.split(rngs.dropout(), sum(repeats))
+    starts = [sum(repeats[:i]) for i in range(len(repeats))]
+    return [keys[i:i + n] for i, n in zip(starts, repeats, strict=True)]
+
+
+def _stack(*xs):
+    """Stack on the host (NumPy: nothing compiles), or with ``jnp`` under a JAX transformation."""
+    if any(isinstance(x, jax.core.Tracer) for x in xs):
+        return jnp.stack(xs)
+    return np.stack([np.asarray(x) for x in xs])
+
+
+class Stage(nnx.Module):
+    """A stage: its first block (which may stride and change channels) and ``repeats - 1`` identical ones.
+
+    The identical blocks have stacked weights (each block initialised as if alone) and run as one
+    ``nnx.scan`` body, so XLA compiles one block per stage, not one per block:
+    a deeper network compiles in about the time of a shallow one. Each block's stochastic-depth rate
+    and key are scanned inputs. ``scan_unroll=True`` unrolls the scan into straight-line code: the
+    same function on the same weights (the tests compare the two).
+
+    Blocks are called as ``block(x, rate, key)`` (``key`` None: no stochastic depth).
+    """
+
+    def __init__(self, make_first, make_rest, repeats: int, rates, *, scan_unroll: int | bool = 1, rngs: nnx.Rngs):
+        self.rates = tuple(rates)  # per block: linear over the whole network's blocks (TF)
+        self.scan_unroll = scan_unroll
+        self.first = make_first(rngs)
+        self.rest = nnx.data(None)
+        if repeats > 1:
+            # The blocks are built one by one (host-side initialisers, scaling.models.initializers), then
+            # their values stacked into one module: what nnx.vmap would build, without tracing the inits.
+            blocks = [make_rest(rngs) for _ in range(repeats - 1)]
+            graphdef = nnx.graphdef(blocks[0])
+            self.rest = nnx.merge(graphdef, jax.tree.map(_stack, *(nnx.state(b) for b in blocks)))
+
+    def __call__(self, x, keys=None):
+        """``keys``: one stochastic-depth key per block of the stage (None: no stochastic depth)."""
+        x = self.first(x, self.rates[0], None if keys is None else keys[0])
+        if self.rest is None:
+            return x
+        if keys is None:
+            @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry, unroll=self.scan_unroll)
+            def blocks(h, block):
+                return block(h)
+
+            return blocks(x, self.rest)
+
+        @nnx.scan(in_axes=(nnx.Carry, 0, 0, 0), out_axes=nnx.Carry, unroll=self.scan_unroll)
+        def blocks_with_drop(h, block, rate, key):
+            return block(h, rate, key)
+
+        return blocks_with_drop(x, self.rest, jnp.asarray(self.rates[1:], jnp.float32), keys[1:])

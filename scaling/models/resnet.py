@@ -9,29 +9,24 @@ Defaults are torchvision's: BN decay 0.9 (torch ``momentum=0.1``) and epsilon 1e
 N(0, sqrt(2 / fan_out)) on convs (torch ``kaiming_normal_(mode="fan_out")``); classifier kernel
 U(+-1/sqrt(fan_in)), bias zero; BN scale one, bias zero. Params are fp32; ``dtype`` sets the
 compute dtype. ``model.train()`` / ``model.eval()`` switch BN statistics (and dropout / stochastic
-depth when the spec asks for them).
+depth when the spec asks for them). Each stage's repeated bottlenecks run as one scanned body
+(:class:`scaling.models.layers.Stage`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from scaling.models.efficientnet import ACTIVATIONS, conv_init
+from scaling.models.efficientnet import ACTIVATIONS
+from scaling.models.initializers import conv_init, linear_init, ones, zeros
+from scaling.models.layers import Stage, drop_path, stage_keys
 from scaling.rules import ResNetSpec
 
 BN_MOMENTUM = 0.9  # decay of the moving averages; torchvision's momentum=0.1
 BN_EPSILON = 1e-5  # torchvision's (and Flax's) default
-
-
-def linear_init(key, shape, dtype=jnp.float32):
-    """torch ``nn.Linear`` weight init: U(-1/sqrt(fan_in), +1/sqrt(fan_in))."""
-    limit = 1.0 / math.sqrt(shape[0])
-    return jax.random.uniform(key, shape, dtype, -limit, limit)
 
 
 class ConvBN(nnx.Module):
@@ -42,9 +37,8 @@ class ConvBN(nnx.Module):
         pad = (kernel - 1) // 2
         self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding=((pad, pad), (pad, pad)),
                              use_bias=False, kernel_init=conv_init, dtype=dtype, rngs=rngs)
-        scale_init = nnx.initializers.zeros_init() if zero_scale else nnx.initializers.ones_init()
-        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype, scale_init=scale_init,
-                                rngs=rngs)
+        self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype,
+                                scale_init=zeros if zero_scale else ones, bias_init=zeros, rngs=rngs)
         self.act = act
 
     def __call__(self, x):
@@ -55,7 +49,7 @@ class ConvBN(nnx.Module):
 class Bottleneck(nnx.Module):
     """1x1 -> 3x3 (stride) -> 1x1, plus the identity or a projection shortcut, then the activation."""
 
-    def __init__(self, cin: int, width: int, cout: int, stride: int, drop_rate: float, *, act: Callable, dtype,
+    def __init__(self, cin: int, width: int, cout: int, stride: int, *, act: Callable, dtype,
                  bn_momentum: float, zero_init_residual: bool = False, rngs: nnx.Rngs):
         common = dict(dtype=dtype, bn_momentum=bn_momentum, rngs=rngs)
         self.conv1 = ConvBN(cin, width, 1, act=act, **common)
@@ -63,14 +57,15 @@ class Bottleneck(nnx.Module):
         # zero_init_residual: conv3's BN scale starts at 0, so the block starts as act(shortcut).
         self.conv3 = ConvBN(width, cout, 1, act=None, zero_scale=zero_init_residual, **common)
         self.shortcut = ConvBN(cin, cout, 1, stride, act=None, **common) if stride != 1 or cin != cout else None
-        # Stochastic depth on the residual branch (off unless the spec sets drop_connect_rate).
-        self.drop_path = nnx.Dropout(drop_rate, broadcast_dims=(1, 2, 3), rngs=rngs)
         self.act = act
 
-    def __call__(self, x):
+    def __call__(self, x, rate=0.0, key=None):
+        """``rate``, ``key``: stochastic depth on the residual branch (``key`` None: none)."""
         h = self.conv3(self.conv2(self.conv1(x)))
+        if key is not None:
+            h = drop_path(h, rate, key)
         skip = x if self.shortcut is None else self.shortcut(x)
-        return self.act(self.drop_path(h) + skip)
+        return self.act(h + skip)
 
 
 class ResNet(nnx.Module):
@@ -83,27 +78,38 @@ class ResNet(nnx.Module):
       dtype: compute dtype; parameters and BN statistics stay fp32.
       bn_momentum: decay of the BN moving averages (0.9, torchvision's).
       zero_init_residual: the last BN scale of every bottleneck starts at 0 (torchvision's option).
+      scan_unroll: ``nnx.scan``'s ``unroll`` for each stage's repeated bottlenecks (True: unrolled).
     """
 
     def __init__(self, spec: ResNetSpec, num_classes: int = 1000, *, activation: str = "relu", dtype=None,
-                 bn_momentum: float = BN_MOMENTUM, zero_init_residual: bool = False, rngs: nnx.Rngs):
+                 bn_momentum: float = BN_MOMENTUM, zero_init_residual: bool = False, scan_unroll: int | bool = 1,
+                 rngs: nnx.Rngs):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]
         self.spec = spec
         self.dtype = dtype
-        common = dict(dtype=dtype, bn_momentum=bn_momentum, rngs=rngs)
-        self.stem = ConvBN(3, spec.stem_channels, 7, spec.stem_stride, act=act, **common)
+        common = dict(dtype=dtype, bn_momentum=bn_momentum)
+        self.stem = ConvBN(3, spec.stem_channels, 7, spec.stem_stride, act=act, rngs=rngs, **common)
         self.pool_stride = spec.pool_stride
-        blocks = spec.blocks()
-        n = len(blocks)
-        self.blocks = nnx.List([
-            Bottleneck(cin, width, cout, stride, spec.drop_connect_rate * i / n, act=act,
-                       zero_init_residual=zero_init_residual, **common)
-            for i, (cin, width, cout, stride) in enumerate(blocks)
-        ])
+        n = spec.num_blocks
+        rates = [spec.drop_connect_rate * i / n for i in range(n)]
+        block = dict(act=act, zero_init_residual=zero_init_residual, **common)
+        self.stages, start, cin = nnx.List(), 0, spec.stem_channels
+        for repeats, width, stride in zip(spec.repeats, spec.widths, spec.strides, strict=True):
+            cout = width * spec.expansion
+            self.stages.append(Stage(
+                lambda rngs, cin=cin, width=width, cout=cout, stride=stride: Bottleneck(
+                    cin, width, cout, stride, rngs=rngs, **block),
+                lambda rngs, width=width, cout=cout: Bottleneck(cout, width, cout, 1, rngs=rngs, **block),
+                repeats, rates[start:start + repeats], scan_unroll=scan_unroll, rngs=rngs))
+            start, cin = start + repeats, cout
+        # Stochastic depth draws from this stream, reseeded with the dropout stream (nnx.reseed(dropout=...)).
+        self.drop_path_rngs = nnx.Rngs(dropout=rngs.dropout())
+        self.deterministic = False
         self.dropout = nnx.Dropout(spec.dropout_rate, rngs=rngs)
-        self.classifier = nnx.Linear(spec.head_channels, num_classes, kernel_init=linear_init, dtype=dtype, rngs=rngs)
+        self.classifier = nnx.Linear(spec.head_channels, num_classes, kernel_init=linear_init, bias_init=zeros,
+                                     dtype=dtype, rngs=rngs)
 
     def features(self, x):
         """The last feature map, (B, h, w, head_channels) (2048 for ResNet-50): the CAM input."""
@@ -112,8 +118,10 @@ class ResNet(nnx.Module):
         x = self.stem(x)
         if self.pool_stride > 1:
             x = nnx.max_pool(x, (3, 3), (self.pool_stride,) * 2, padding=((1, 1), (1, 1)))
-        for block in self.blocks:
-            x = block(x)
+        keys = stage_keys(self.drop_path_rngs, self.spec.drop_connect_rate > 0 and not self.deterministic,
+                          list(self.spec.repeats))
+        for stage, k in zip(self.stages, keys, strict=True):
+            x = stage(x, k)
         return x
 
     def __call__(self, x):
