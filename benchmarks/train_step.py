@@ -5,23 +5,32 @@
     python benchmarks/train_step.py --only timm        # one row alone, in this process
     python benchmarks/train_step.py --depth 2 --width 0.25 --resolution 32 --batch 64 --recipe proxy
                                                        # a scaled B0 (benchmarks/proxy.py runs these)
+    python benchmarks/train_step.py --classes 1000 --dtype bfloat16 --resolution 224 --batch 256 \
+        --rows ours-xla,ours-shifted,timm,timm-compile,keras   # a GPU (benchmarks/gpu.py runs these)
 
 Rows:
 
 * ``ours-auto``  our Trainer's full jitted train step, recipe "paper" (RMSProp, L2 decay, label
   smoothing, dropout 0.2 + stochastic depth 0.2, weight EMA), depthwise impl "auto" ("shifted" on CPU);
-* ``ours-xla``   the same with XLA's grouped convolution for the depthwise convs;
+* ``ours-xla``   the same with XLA's grouped convolution for the depthwise convs; ``ours-shifted`` (only
+  with --rows) with our shifted-slices depthwise conv whatever the platform;
 * ``timm``       timm ``efficientnet_b0`` (dropout 0.2, drop path 0.2), PyTorch eager, channels_last:
   forward, label-smoothed CE, backward, ``torch.optim.RMSprop`` step (TF settings), torch's default
   threads; ``timm-1t`` the same on one thread (on a loaded machine OpenMP's spinning threads can make
   the default several times slower, so the ratio is taken against the faster of the two);
+  ``timm-compile`` (only with --rows) the same model under ``torch.compile`` (inductor, default mode);
+  on CUDA every timm row runs on the GPU with ``cudnn.benchmark`` and, with ``--dtype bfloat16``, bf16
+  autocast;
 * ``keras``      Keras 3 ``EfficientNetB0(weights=None)`` on the JAX backend: one jitted stateless
   step (``stateless_call`` + ``jax.value_and_grad`` + ``optimizer.stateless_apply``), RMSprop;
+  ``--dtype bfloat16``: the ``mixed_bfloat16`` policy;
 * ``ours-auto-1t`` (only with --rows) ours with XLA:CPU on one thread.
 
 ``--depth``/``--width`` scale B0 (timm's ``_gen_efficientnet(depth_multiplier, channel_multiplier)``
 builds the same network: equal parameter counts); ``--recipe proxy`` trains every row with AdamW and
-no dropout or stochastic depth (our ``proxy`` recipe) instead. Keras runs B0 only.
+no dropout or stochastic depth (our ``proxy`` recipe) instead. Keras runs B0 only. ``--classes`` and
+``--dtype`` (our rows' compute dtype; bf16 autocast or policy for the peers) default to 10 and fp32;
+``--compilation-cache DIR`` gives our rows XLA's persistent compilation cache (default: none).
 
 How: every row lives in its own subprocess (frameworks never share a process or thread pools). The
 rows are set up one after the other (model construction, compilation, first step, warm-up: ``first
@@ -57,13 +66,15 @@ NUM_CLASSES = 10
 ROWS = {
     "ours-auto": ("scaling B0, jax jit, depthwise auto", ("jax", "flax")),
     "ours-xla": ("scaling B0, jax jit, depthwise xla", ("jax", "flax")),
+    "ours-shifted": ("scaling B0, jax jit, depthwise shifted", ("jax", "flax")),
     "ours-auto-1t": ("scaling B0, jax jit, depthwise auto, 1 thread", ("jax", "flax")),
     "timm": ("timm efficientnet_b0, torch eager", ("torch", "timm")),
     "timm-1t": ("timm efficientnet_b0, torch eager, 1 thread", ("torch", "timm")),
+    "timm-compile": ("timm efficientnet_b0, torch.compile", ("torch", "timm")),
     "keras": ("keras EfficientNetB0, jax jit", ("keras", "jax")),
 }
-OURS = ("ours-auto", "ours-xla", "ours-auto-1t")
-TIMM = ("timm", "timm-1t")
+OURS = ("ours-auto", "ours-xla", "ours-shifted", "ours-auto-1t")
+TIMM = ("timm", "timm-1t", "timm-compile")
 #: Rows run unless --rows names others (ours-auto-1t: XLA:CPU on one thread, for diagnosis).
 DEFAULT_ROWS = ("ours-auto", "ours-xla", "timm", "timm-1t", "keras")
 TINY_ROWS = ("ours-auto", "timm", "keras")
@@ -75,7 +86,7 @@ TINY_ROWS = ("ours-auto", "timm", "keras")
 @dataclasses.dataclass
 class Row:
     first_s: float  # model construction -> first step's result ready (compile included)
-    loss: float  # the first step's loss (a sanity value: about ln(10) + smoothing)
+    loss: float  # the first step's loss (a sanity value: about ln(classes) + smoothing)
     step: Callable[[], Any]  # one train step on the fixed batch
     sync: Callable[[Any], Any]  # waits for step()'s result
     detail: str
@@ -92,7 +103,8 @@ class Row:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """What every row trains: B0 scaled by (depth, width) at ``resolution`` px, batch ``batch``, ``recipe``."""
+    """What every row trains: B0 scaled by (depth, width) at ``resolution`` px, batch ``batch``, ``recipe``,
+    ``classes`` outputs, computing in ``dtype`` ("float32" or "bfloat16")."""
 
     resolution: int
     batch: int
@@ -100,13 +112,15 @@ class Job:
     width: float = 1.0
     recipe: str = "paper"
     unroll: bool = False
+    classes: int = NUM_CLASSES
+    dtype: str = "float32"
 
     @property
     def regularised(self) -> bool:
         return self.recipe == "paper"
 
 
-def setup_ours(impl: str, job: Job) -> Row:
+def setup_ours(impl: str, job: Job, cache: str | None = None) -> Row:
     sys.path.insert(0, str(REPO))
     from scaling import runtime
 
@@ -117,22 +131,24 @@ def setup_ours(impl: str, job: Job) -> Row:
     from scaling import rules, train
     from scaling.models.layers import default_depthwise_impl
 
+    runtime.enable_compilation_cache(cache)
     res, batch = job.resolution, job.batch
     network = rules.Network(depth=job.depth, width=job.width, base_resolution=res)
     cfg, spec, _ = train.prepare(train.TrainConfig(network=network, batch_size=batch, recipe=job.recipe,
-                                                   dtype="float32", depthwise_impl=impl, unroll=job.unroll,
+                                                   dtype=job.dtype, depthwise_impl=impl, unroll=job.unroll,
                                                    compilation_cache=None, quiet=True))
     mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:1])
     rng = np.random.default_rng(0)
     t_build = time.perf_counter()
-    trainer = train.Trainer(cfg, spec, NUM_CLASSES, steps_per_epoch=100, total_steps=1000, mesh=mesh)
+    trainer = train.Trainer(cfg, spec, job.classes, steps_per_epoch=100, total_steps=1000, mesh=mesh)
     images = jax.device_put(rng.standard_normal((batch, res, res, 3)).astype(np.float32), trainer.batch_sharding)
-    labels = jax.device_put(rng.integers(0, NUM_CLASSES, batch).astype(np.int32), trainer.batch_sharding)
+    labels = jax.device_put(rng.integers(0, job.classes, batch).astype(np.int32), trainer.batch_sharding)
     sync = lambda m: jax.block_until_ready(m["loss"])  # noqa: E731
     loss = float(sync(trainer.train_step(images, labels)))
     first = time.perf_counter() - t_build
     resolved_impl = default_depthwise_impl() if impl == "auto" else impl
     detail = f"depthwise={resolved_impl}, malloc tuned={runtime.malloc_tuned()}" + (", unrolled" if job.unroll else "")
+    detail += f", {jax.devices()[0].device_kind}" if jax.default_backend() != "cpu" else ""
     return Row(first, loss, lambda: trainer.train_step(images, labels), sync, detail,
                {"jax": jax.__version__, "flax": _version("flax"), "optax": _version("optax"),
                 "params": sum(x.size for x in jax.tree.leaves(trainer.state.params))})
@@ -171,7 +187,7 @@ def _import_timm():
     return timm
 
 
-def setup_timm(job: Job, threads: int | None = None) -> Row:
+def setup_timm(job: Job, threads: int | None = None, compiled: bool = False) -> Row:
     import torch
 
     if threads:
@@ -180,14 +196,19 @@ def setup_timm(job: Job, threads: int | None = None) -> Row:
     from timm.models.efficientnet import _gen_efficientnet
 
     res, batch = job.resolution, job.batch
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    torch.backends.cudnn.benchmark = cuda
     torch.manual_seed(0)
-    x = torch.randn(batch, 3, res, res).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, NUM_CLASSES, (batch,))
+    x = torch.randn(batch, 3, res, res, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, job.classes, (batch,), device=device)
     t_build = time.perf_counter()
     drop = 0.2 if job.regularised else 0.0
     model = _gen_efficientnet("efficientnet_b0", channel_multiplier=job.width, depth_multiplier=job.depth,
-                              pretrained=False, num_classes=NUM_CLASSES, drop_rate=drop, drop_path_rate=drop)
-    model = model.to(memory_format=torch.channels_last).train()
+                              pretrained=False, num_classes=job.classes, drop_rate=drop, drop_path_rate=drop)
+    model = model.to(device=device, memory_format=torch.channels_last).train()
+    forward = torch.compile(model) if compiled else model
+    bf16 = job.dtype == "bfloat16"
     if job.regularised:
         # TF RMSProp settings of the paper recipe (lr 0.016 per 256 images); torch's eps sits outside the sqrt.
         opt = torch.optim.RMSprop(model.parameters(), lr=0.016 * batch / 256, alpha=0.9, eps=1e-3, momentum=0.9,
@@ -198,17 +219,24 @@ def setup_timm(job: Job, threads: int | None = None) -> Row:
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(forward(x), y)
         loss.backward()
         opt.step()
         return loss
 
-    sync = lambda loss: loss.detach()  # noqa: E731  (eager CPU: the step is done when it returns)
+    def sync(loss):
+        if cuda:
+            torch.cuda.synchronize()
+        return loss.detach()  # eager CPU: the step is done when it returns
+
     loss = step().item()
     first = time.perf_counter() - t_build
-    return Row(first, loss, step, sync, f"threads={torch.get_num_threads()}, channels_last",
-               {"torch": torch.__version__, "timm": timm.__version__,
-                "params": sum(p.numel() for p in model.parameters())})
+    detail = (f"cuda ({torch.cuda.get_device_name()}), cudnn.benchmark" if cuda
+              else f"threads={torch.get_num_threads()}") + ", channels_last"
+    detail += (", torch.compile" if compiled else "") + (", bf16 autocast" if bf16 else "")
+    return Row(first, loss, step, sync, detail, {"torch": torch.__version__, "timm": timm.__version__,
+                                                 "params": sum(p.numel() for p in model.parameters())})
 
 
 def setup_keras(job: Job) -> Row:
@@ -223,18 +251,21 @@ def setup_keras(job: Job) -> Row:
 
     rng = np.random.default_rng(0)
     x = jax.device_put(rng.standard_normal((batch, res, res, 3)).astype(np.float32))
-    y = jax.device_put(rng.integers(0, NUM_CLASSES, batch).astype(np.int32))
+    y = jax.device_put(rng.integers(0, job.classes, batch).astype(np.int32))
     t_build = time.perf_counter()
     keras.utils.set_random_seed(0)
-    model = keras.applications.EfficientNetB0(weights=None, classes=NUM_CLASSES, input_shape=(res, res, 3),
+    if job.dtype == "bfloat16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    model = keras.applications.EfficientNetB0(weights=None, classes=job.classes, input_shape=(res, res, 3),
                                               classifier_activation=None)
     optimizer = keras.optimizers.RMSprop(learning_rate=0.016 * batch / 256, rho=0.9, momentum=0.9, epsilon=1e-3)
     optimizer.build(model.trainable_variables)
 
     def loss_and_updates(trainable, non_trainable, x, y):
         logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
-        one_hot = jax.nn.one_hot(y, NUM_CLASSES)
-        loss = keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True, label_smoothing=0.1)
+        one_hot = jax.nn.one_hot(y, job.classes)
+        loss = keras.losses.categorical_crossentropy(one_hot, logits.astype("float32"), from_logits=True,
+                                                     label_smoothing=0.1)
         return loss.mean(), non_trainable
 
     grad_fn = jax.value_and_grad(loss_and_updates, has_aux=True)
@@ -256,20 +287,21 @@ def setup_keras(job: Job) -> Row:
 
     loss = float(jax.block_until_ready(step()))
     first = time.perf_counter() - t_build
-    return Row(first, loss, step, jax.block_until_ready, "stateless jit step",
+    return Row(first, loss, step, jax.block_until_ready,
+               "stateless jit step" + (", mixed_bfloat16" if job.dtype == "bfloat16" else ""),
                {"keras": keras.__version__, "jax": jax.__version__})
 
 
-def setup(name: str, job: Job, fast_compile: bool = False) -> Row:
+def setup(name: str, job: Job, fast_compile: bool = False, cache: str | None = None) -> Row:
     if fast_compile and name not in TIMM:
         # Smoke runs only: XLA without most optimisations compiles B0's step several times faster.
         import jax
 
         jax.config.update("jax_disable_most_optimizations", True)
     if name in OURS:
-        return setup_ours(name.split("-")[1], job)
+        return setup_ours(name.split("-")[1], job, cache)
     if name in TIMM:
-        return setup_timm(job, threads=1 if name == "timm-1t" else None)
+        return setup_timm(job, threads=1 if name == "timm-1t" else None, compiled=name == "timm-compile")
     if name == "keras":
         return setup_keras(job)
     raise ValueError(name)
@@ -277,7 +309,7 @@ def setup(name: str, job: Job, fast_compile: bool = False) -> Row:
 
 def serve(name: str, args) -> int:
     """Child mode: set up, warm up, say READY; then run ``RUN k`` blocks of k timed steps until ``EXIT``."""
-    row = setup(name, job_of(args), args.fast_compile)
+    row = setup(name, job_of(args), args.fast_compile, args.compilation_cache)
     row.timed(args.warmup)
     _say("READY", dict(name=name, first_s=row.first_s, loss=row.loss, detail=row.detail, versions=row.versions))
     for line in sys.stdin:
@@ -290,7 +322,8 @@ def serve(name: str, args) -> int:
 
 
 def job_of(args) -> Job:
-    return Job(args.resolution, args.batch, args.depth, args.width, args.recipe, args.unroll)
+    return Job(args.resolution, args.batch, args.depth, args.width, args.recipe, args.unroll, args.classes,
+               args.dtype)
 
 
 def _say(tag: str, obj) -> None:
@@ -331,15 +364,18 @@ def child_env(name: str) -> dict:
 class Child:
     """A row's subprocess (``--serve``), read by a thread so every wait can time out."""
 
-    def __init__(self, name: str, args):
+    def __init__(self, name: str, job: Job, warmup: int, fast_compile: bool = False, cache: str | None = None):
         self.name, self.error, self.info, self.times = name, None, None, []
         cmd = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--serve",
-               "--resolution", str(args.resolution), "--batch", str(args.batch), "--warmup", str(args.warmup),
-               "--depth", str(args.depth), "--width", str(args.width), "--recipe", args.recipe]
-        if args.unroll:
+               "--resolution", str(job.resolution), "--batch", str(job.batch), "--warmup", str(warmup),
+               "--depth", str(job.depth), "--width", str(job.width), "--recipe", job.recipe,
+               "--classes", str(job.classes), "--dtype", job.dtype]
+        if job.unroll:
             cmd.append("--unroll")
-        if args.fast_compile:
+        if fast_compile:
             cmd.append("--fast-compile")
+        if cache:
+            cmd += ["--compilation-cache", cache]
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      text=True, env=child_env(name))
@@ -430,6 +466,11 @@ def main(argv=None) -> int:
     parser.add_argument("--depth", type=float, default=1.0, help="B0's depth multiplier (default 1)")
     parser.add_argument("--width", type=float, default=1.0, help="B0's width multiplier (default 1)")
     parser.add_argument("--unroll", action="store_true", help="our rows with each stage's scan unrolled")
+    parser.add_argument("--classes", type=int, default=NUM_CLASSES, help=f"classifier outputs (default {NUM_CLASSES})")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="our rows' compute dtype; bfloat16: bf16 autocast (timm), mixed_bfloat16 (keras)")
+    parser.add_argument("--compilation-cache", default=None, metavar="DIR",
+                        help="our rows: XLA's persistent compilation cache in DIR (default: off)")
     parser.add_argument("--recipe", choices=("paper", "proxy"), default="paper",
                         help="paper: RMSProp, dropout, stochastic depth, label smoothing; proxy: AdamW, none of them")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
@@ -456,7 +497,7 @@ def main(argv=None) -> int:
     if args.only and args.serve:
         return serve(args.only, args)
     if args.only:
-        row = setup(args.only, job_of(args), args.fast_compile)
+        row = setup(args.only, job_of(args), args.fast_compile, args.compilation_cache)
         row.timed(args.warmup)
         times = row.timed(args.steps * args.rounds)
         print(f"{args.only}: {args.batch / statistics.median(times):.1f} img/s, first step {row.first_s:.1f} s, "
@@ -473,7 +514,8 @@ def main(argv=None) -> int:
     skipped = [n for n in names if not available(n)]
     names = [n for n in names if n not in skipped]
     net = "B0" if (args.depth, args.width) == (1, 1) else f"B0 at d {args.depth:g}, w {args.width:g}"
-    print(f"train step, {net} {NUM_CLASSES} classes, {args.resolution} px, batch {args.batch}, fp32, "
+    print(f"train step, {net} {args.classes} classes, {args.resolution} px, batch {args.batch}, "
+          f"{'fp32' if args.dtype == 'float32' else 'bf16'}, "
           f"{args.recipe} recipe; "
           f"{args.rounds} round(s) of {args.steps} timed steps per row after {1 + args.warmup} warm-up; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
@@ -487,7 +529,7 @@ def main(argv=None) -> int:
     try:
         # Set-up one row at a time, so no compilation competes with another row's.
         for name in names:
-            c = children[name] = Child(name, args)
+            c = children[name] = Child(name, job_of(args), args.warmup, args.fast_compile, args.compilation_cache)
             c.info = c.expect("READY", timeout)
             shown = f"first step {c.info['first_s']:.1f} s, loss {c.info['loss']:.3f}" if c.info else c.error
             print(f"  set-up {name:12s} {shown}", flush=True)

@@ -210,6 +210,41 @@ def cmd_sweep(args: argparse.Namespace) -> None:
               f"{cfg.study.train.network.baseline} on {cfg.study.train.dataset}; study {cfg.study.name!r}")
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from scaling import calibration
+    from scaling import study as runner
+
+    cfg = calibration.load_config(args.config)
+    cfg = config.override(cfg, **_given(args, calibration.CalibrationConfig, POINT_FIELDS))
+    if not args.dry_run:
+        calibration.calibrate(cfg, workers=args.workers)
+        return
+    points = calibration.points(cfg)
+    dataset = runner.validate(cfg.study, points, storage=False)
+    rows = [{"candidate": p.name, **p.params, "lr": p.changes["lr"],
+             **{k: v for k, v in cost.describe(p.network.spec(), dataset.num_classes).items() if k != "network"}}
+            for p in points if p.seed == 0]
+    _print_table(rows, args.json)
+    if not args.json:
+        print(f"{len(points)} runs ({cfg.study.seeds} seed(s)) on {cfg.study.train.dataset}; study {cfg.study.name!r}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from scaling import results
+
+    known = results.studies(args.results_dir)
+    if args.study not in known:
+        raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
+    df, _ = results.load(known[args.study])
+    c = results.compare(df, args.a, args.b, args.metric)
+    if c.exceeds_noise is None:
+        verdict = "noise unknown (each needs 2 or more seeds)"
+    else:
+        verdict = "beyond the seed noise" if c.exceeds_noise else "within the seed noise"
+    print(f"{args.b} - {args.a}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} to "
+          f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} seeds; Welch p = {c.p_value:.3g}): {verdict}")
+
+
 def cmd_plot(args: argparse.Namespace) -> None:
     from scaling import plots, results
 
@@ -244,6 +279,7 @@ def cmd_cam(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from scaling.calibration import CalibrationConfig
     from scaling.search import SearchConfig
     from scaling.sweeps import SWEEPS, SweepConfig
     from scaling.train import TrainConfig
@@ -317,6 +353,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     _add_fields(p, SweepConfig, skip=POINT_FIELDS + ("sweep",))
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("calibrate", help="train networks at the recipe's learning rate x factors (rerun to resume)",
+                       description="Every CalibrationConfig field is a flag that overrides the experiment file.")
+    p.add_argument("--config", required=True, help="experiment: a Python file whose get_config() returns a "
+                                                   "CalibrationConfig")
+    p.add_argument("--dry-run", action="store_true", help="print the runs and exit")
+    p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    _add_fields(p, CalibrationConfig, skip=POINT_FIELDS)
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("compare", help="the difference of two networks' mean top-1 in one study, with its CI")
+    p.add_argument("study", help="a study with a trials table in --results-dir")
+    p.add_argument("a", help="a candidate of the study (its trials table's candidate column)")
+    p.add_argument("b", help="another candidate: the difference is b - a")
+    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
+    p.add_argument("--results-dir", default="results")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("plot", help="redraw a study's figures from its results table (no training)")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names in --results-dir, or 'all'")

@@ -360,7 +360,36 @@ def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     if kind.startswith("sweep:"):
         stems.append(save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary),
                                         **kwargs))
+    if kind == "calibration":
+        table = results.calibration_table(df, summary["config"]["tolerance"])
+        save(calibration_figure(table, f"Recipe calibration{_subtitle(summary)}"), directory / "calibration")
+        stems.append(directory / "calibration")
     return stems
+
+
+def calibration_figure(table: pd.DataFrame, title: str = "") -> Figure:
+    """Test and train top-1 (%) against the learning-rate factor (log2 axis), one line per network, 95% CIs."""
+    fig = _figure((10.0, 4.4))
+    axes = fig.subplots(1, 2, sharey=False)
+    colors = matplotlib.colormaps["tab10"]
+    for i, ((d, w, r), rows) in enumerate(table.groupby(["d", "w", "r"], sort=False)):
+        rows = rows.sort_values("lr_factor")
+        name = f"d={d:g} w={w:g} r={r:g} ({rows['macs'].iloc[0] / 1e6:.2g} M MACs)"
+        for ax, metric in zip(axes, ("test_top1", "train_top1"), strict=True):
+            ci = 100 * np.nan_to_num(rows[f"{metric}_ci"]) if (rows["seeds"] > 1).any() else None
+            ax.errorbar(rows["lr_factor"], 100 * rows[metric], yerr=ci, fmt="o-", capsize=3, color=colors(i % 10),
+                        label=name)
+    for ax, metric in zip(axes, ("test", "train (last epoch, augmented)"), strict=True):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("learning rate / the recipe's")
+        ax.set_ylabel(f"{metric} top-1 (%)")
+        ax.axvline(1, color="grey", lw=0.8, ls=":")
+        ax.grid(alpha=0.3)
+    seeds = int(table["seeds"].min()) if len(table) else 0
+    axes[0].legend(fontsize="x-small", title=f"mean of {seeds} seeds, 95% CI", title_fontsize="x-small")
+    fig.suptitle(title or "Recipe calibration")
+    return fig
 
 
 def _subtitle(summary: dict) -> str:

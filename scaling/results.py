@@ -136,7 +136,24 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
     }
     if kind == "search" and not stats.empty:
         summary |= _winner(stats)
+    if kind == "calibration" and len(df):
+        summary["calibration"] = calibration_verdict(calibration_table(df, config["tolerance"]), config["tolerance"])
     return summary
+
+
+def calibration_verdict(table: pd.DataFrame, tolerance: float) -> list[dict]:
+    """Per network of a calibration: its best learning-rate factor and whether the recipe's is within tolerance."""
+    out = []
+    for (d, w, r), rows in table.groupby(["d", "w", "r"], sort=False):
+        best = rows.loc[rows["test_top1"].idxmax()]
+        own = rows[rows["lr_factor"] == 1]
+        out.append({"d": d, "w": w, "r": r, "macs": int(best["macs"]), "best_lr_factor": float(best["lr_factor"]),
+                    "best_test_top1": float(best["test_top1"]),
+                    "recipe_test_top1": float(own["test_top1"].iloc[0]) if len(own) else None,
+                    "recipe_gap_pts": float(own["gap"].iloc[0]) if len(own) else None,
+                    "recipe_within_tolerance": bool(own["chosen_ok"].iloc[0]) if len(own) else None,
+                    "tolerance_pts": tolerance})
+    return out
 
 
 def _winner(stats: pd.DataFrame) -> dict:
@@ -256,6 +273,53 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=columns)
     table = table.assign(_order=table["line"].map(order)).sort_values(["_order", "macs"], kind="stable")
     return table.drop(columns="_order").reset_index(drop=True)
+
+
+def calibration_table(df: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
+    """A calibration study's completed trials, one row per (network, learning-rate factor), seeds averaged.
+
+    Columns: ``d``, ``w``, ``r``, ``lr_factor``, ``lr``, ``seeds``, ``macs``, ``params``, and for test and
+    train top-1 the mean, std, 95% CI half-width and per-seed values (as :func:`sweep_table`); ``best``
+    marks each network's best mean test top-1 and ``gap`` is its distance to that best in points;
+    ``chosen_ok`` says, on the recipe's own row (factor 1), whether the gap is within ``tolerance``.
+    """
+    done = df[df["state"] == "COMPLETE"] if len(df) else df
+    if done.empty:
+        return pd.DataFrame()
+    rows = []
+    for (d, w, r, f), group in done.sort_values("seed").groupby(["d", "w", "r", "lr_factor"], sort=True):
+        row = {"d": d, "w": w, "r": r, "lr_factor": f, "lr": group["lr"].iloc[0] if "lr" in group else None,
+               "seeds": len(group), "macs": group["macs"].iloc[0], "params": group["params"].iloc[0]}
+        for metric in ("test_top1", "train_top1"):
+            iv = interval(group[metric])
+            row |= {metric: iv.mean, f"{metric}_std": iv.std, f"{metric}_ci": iv.half_width,
+                    f"{metric}_seeds": tuple(group[metric])}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    best = table.groupby(["d", "w", "r"])["test_top1"].transform("max")
+    table["gap"] = 100 * (best - table["test_top1"])
+    table["best"] = table["gap"] == 0
+    table["chosen_ok"] = (table["gap"] <= tolerance).where(table["lr_factor"] == 1)
+    return table.sort_values(["macs", "lr_factor"], kind="stable").reset_index(drop=True)
+
+
+def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
+    """``b``'s mean ``metric`` minus ``a``'s over their seeds, with a Welch 95% CI (``stats.compare``).
+
+    ``a`` and ``b`` are candidate names of one study (its trials table's ``candidate`` column).
+    """
+    from scaling.config import ConfigError
+    from scaling.stats import compare as welch
+
+    done = df[df["state"] == "COMPLETE"] if len(df) else df
+    groups = {}
+    for name in (a, b):
+        values = done.loc[done["candidate"] == name, metric] if len(done) else []
+        if not len(values):
+            known = ", ".join(sorted(done["candidate"].unique())) if len(done) else "none"
+            raise ConfigError(f"no completed run of {name!r} in the study (candidates: {known})")
+        groups[name] = list(values)
+    return welch(groups[a], groups[b])
 
 
 def describe_sweep(table: pd.DataFrame, metric: str = "test_top1") -> str:

@@ -100,8 +100,9 @@ def malloc_tuned() -> bool:
 def enable_compilation_cache(path: str | None) -> None:
     """XLA's persistent compilation cache in ``path`` ("default": ``~/.cache/scaling/jax``; None: off).
 
-    Every program that took over half a second to compile is stored, so a rerun, another seed of the
-    same network or another worker on the same machine loads it instead of compiling it again.
+    Every program that took over half a second to compile is stored (JAX's own
+    ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` overrides the threshold), so a rerun, another seed
+    of the same network or another worker on the same machine loads it instead of compiling it again.
     """
     if path is None:
         return
@@ -115,7 +116,8 @@ def enable_compilation_cache(path: str | None) -> None:
 
         compilation_cache.reset_cache()  # else a cache already in use keeps its old directory
         jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 #: The libraries whose versions every result records.

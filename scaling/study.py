@@ -91,6 +91,7 @@ class Point:
     network: Network
     params: dict  # recorded as Optuna params, besides candidate and seed (alpha..phi, or d, w, r)
     attrs: dict = dataclasses.field(default_factory=dict)  # extra user attrs (merged members, ...)
+    changes: dict = dataclasses.field(default_factory=dict)  # TrainConfig fields this point sets (lr, ...)
 
     @property
     def key(self) -> str:
@@ -101,7 +102,7 @@ class Point:
 
 
 def train_config(study: StudyConfig, point: Point) -> train.TrainConfig:
-    return dataclasses.replace(study.train, network=point.network, seed=point.seed)
+    return dataclasses.replace(study.train, network=point.network, seed=point.seed, **point.changes)
 
 
 # --------------------------------------------------------------------------------------------

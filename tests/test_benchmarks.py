@@ -71,3 +71,39 @@ def test_proxy_tiny():
     row = re.search(r"^\| B0 d 0.25 w 0.25, 32 px, batch 64 \(CIFAR proxy\) \| 126,822 \| ([\d.]+) \| - \| ([\d,]+) \|",
                     out, re.M)
     assert row and float(row.group(1)) > 0 and int(row.group(2).replace(",", "")) > 0, out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_gpu_tiny(tmp_path):
+    """The GPU script's CPU form: every part runs and records real figures in gpu.json and gpu.md."""
+    import json
+    import math
+
+    _run("gpu.py", "--tiny", "--out", str(tmp_path), timeout=840)
+    report = json.loads((tmp_path / "gpu.json").read_text())
+    parts = report["parts"]
+    assert set(parts) == {"correctness", "train_step", "limits", "sweep"}
+    assert all(p["error"] is None for p in parts.values()), {k: p["error"] for k, p in parts.items()}
+    checks = {c["check"]: c["passed"] for c in parts["correctness"]["checks"]}
+    assert checks == dict.fromkeys(["proxy trains and resumes", "paper recipe on 1 device", "bf16 loss finite",
+                                    "scanned == unrolled"], True), parts["correctness"]["checks"]
+    sizes = parts["train_step"]["sizes"]
+    assert len(sizes) == 2
+    for size in sizes.values():
+        assert size["ours_first_step"]["cold"] > 0 and size["ours_first_step"]["warm"] > 0
+        for name in ("ours-xla", "ours-shifted"):
+            row = size["rows"][name]
+            assert math.isfinite(row["img_s"]) and row["img_s"] > 0 and row["first_s"] > 0, row
+    limits = parts["limits"]
+    assert limits["step"]["img_s"] > 0 and limits["matmul"]["flops_s"] > 0 and limits["copy"]["bytes_s"] > 0
+    assert limits["profile"]["top"] and limits["profile"]["busy_ms_per_step"] > 0
+    sweep = parts["sweep"]
+    assert len(sweep["candidates"]) == 2
+    for mode in sweep["modes"].values():
+        assert mode["completed"] == 2 and not mode["failed"] and mode["trials_per_hour"] > 0, mode
+    assert sweep["x_one_at_a_time"] > 0
+    md = (tmp_path / "gpu.md").read_text()
+    for heading in ("## 1. Correctness", "## 2. Train step", "## 3. Limits", "## 4. Sweep throughput", "## Targets"):
+        assert heading in md
+    assert "| row | img/s (median) |" in md and "| one at a time | 1 | 2/2 |" in md

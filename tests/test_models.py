@@ -160,7 +160,8 @@ def test_scanned_stages_equal_unrolled_blocks(spec):
         np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-6)
     with jax.enable_x64():
         def float64(model):
-            nnx.update(model, jax.tree.map(lambda v: v.astype(jnp.float64), nnx.state(model, nnx.Param)))
+            state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
+            nnx.update(model, jax.tree.map(lambda v: v.astype(jnp.float64), state))
             return model
 
         a = _loss_and_grads(float64(scanned), x.astype(jnp.float64), y, train=True)

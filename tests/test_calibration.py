@@ -1,0 +1,88 @@
+"""Recipe calibration studies and the two-network comparison, with a stand-in for training (fast)."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import fake_result
+
+from scaling import calibration, cli, config, proxies, recipes, results, study, train
+from scaling.rules import Network
+from scaling.study import StudyConfig
+
+
+def _config(tmp_path, **changes) -> calibration.CalibrationConfig:
+    study = StudyConfig(name="calib", results_dir=str(tmp_path), seeds=2,
+                        train=proxies.digits(**proxies.SMOKE, compilation_cache=None))
+    return config.override(calibration.CalibrationConfig(study=study, networks="1/1/1,2/1/1", lr_factors="0.5,1,2"),
+                           **changes)
+
+
+def _fake_train(cfg, workdir):
+    """Best at the recipe's learning rate for the baseline, at half of it for the deeper network."""
+    lr0 = recipes.resolve(dataclasses.replace(cfg, lr=None)).lr
+    best = lr0 if cfg.network.depth == 0.25 else lr0 / 2
+    score = 0.6 - 0.02 * math.log2(cfg.lr / best) ** 2 + 0.002 * cfg.seed
+    return fake_result(cfg, score) | {"test_top1": score, "train_top1": score + 0.05}
+
+
+def test_points_scale_the_recipes_learning_rate(tmp_path):
+    cfg = _config(tmp_path)
+    pts = calibration.points(cfg)
+    assert len(pts) == 2 * 3 * 2
+    lr0 = recipes.resolve(cfg.study.train).lr
+    assert sorted({p.changes["lr"] for p in pts}) == pytest.approx([lr0 / 2, lr0, 2 * lr0])
+    deep = [p for p in pts if p.params["d"] == 2]
+    assert {p.network for p in deep} == {Network(depth=0.5, width=0.5, base_resolution=16)}
+    assert study.train_config(cfg.study, deep[0]).lr == deep[0].changes["lr"]  # the change reaches training
+
+
+@pytest.mark.parametrize("networks,factors,message", [("1/1", "1", "d/w/r triples"), ("1/1/1", "0,1", "positive")])
+def test_bad_calibration_input_is_one_line(tmp_path, networks, factors, message):
+    with pytest.raises(calibration.CalibrationError, match=message):
+        calibration.points(_config(tmp_path, networks=networks, lr_factors=factors))
+
+
+def test_a_calibration_study_writes_its_table_figure_and_verdict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
+    cfg = _config(tmp_path)
+    summary = calibration.calibrate(cfg)
+    assert summary["complete"] and summary["kind"] == "calibration"
+    verdict = {v["d"]: v for v in summary["calibration"]}
+    assert verdict[1.0]["best_lr_factor"] == 1 and verdict[1.0]["recipe_within_tolerance"] is True
+    assert verdict[2.0]["best_lr_factor"] == 0.5
+    assert verdict[2.0]["recipe_gap_pts"] == pytest.approx(2.0, abs=0.3)  # 0.02 * log2(2)^2 = 2 points
+    assert verdict[2.0]["recipe_within_tolerance"] is False
+    df, _ = results.load(tmp_path / "calib")
+    table = results.calibration_table(df)
+    assert len(table) == 6 and (table["seeds"] == 2).all() and table["test_top1_ci"].notna().all()
+    assert (tmp_path / "calib" / "calibration.png").stat().st_size > 0
+    assert json.loads((tmp_path / "calib" / "summary.json").read_text())["calibration"] == summary["calibration"]
+
+
+def test_dry_run_lists_the_runs_and_creates_nothing(tmp_path, capsys):
+    path = tmp_path / "calib.py"
+    path.write_text("from scaling import proxies\nfrom scaling.calibration import CalibrationConfig\n"
+                    "from scaling.study import StudyConfig\n\n\ndef get_config():\n"
+                    "    return CalibrationConfig(StudyConfig(train=proxies.digits()), networks='1/1/1,1/2/1')\n")
+    assert cli.main(["calibrate", "--config", str(path), "--dry-run", "--results-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "d1_w2_r1_lr0.5" in out and "6 runs (1 seed(s))" in out and not (tmp_path / "r").exists()
+
+
+def test_compare_two_networks_of_a_study(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
+    calibration.calibrate(_config(tmp_path))
+    capsys.readouterr()
+    df, _ = results.load(tmp_path / "calib")
+    c = results.compare(df, "d1_w1_r1_lr1", "d1_w1_r1_lr2")
+    assert c.difference == pytest.approx(-0.02) and c.n_a == c.n_b == 2
+    assert cli.main(["compare", "calib", "d1_w1_r1_lr1", "d1_w1_r1_lr2", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("d1_w1_r1_lr2 - d1_w1_r1_lr1: -2.00 pts of test_top1") and "seed noise" in out
+    assert cli.main(["compare", "calib", "d1_w1_r1_lr1", "nosuch", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no completed run of 'nosuch'" in err
+    assert np.isfinite(c.low) and c.low <= c.difference <= c.high
