@@ -27,7 +27,7 @@ Rows:
 * ``ours-auto-1t`` (only with --rows) ours with XLA:CPU on one thread.
 
 ``--depth``/``--width`` scale B0 (timm's ``_gen_efficientnet(depth_multiplier, channel_multiplier)``
-builds the same network: equal parameter counts); ``--recipe proxy`` trains every row with AdamW and
+builds the same network: equal parameter counts); ``--recipe proxy`` trains every row with Nesterov SGD and
 no dropout or stochastic depth (our ``proxy`` recipe) instead. Keras runs B0 only. ``--classes`` and
 ``--dtype`` (our rows' compute dtype; bf16 autocast or policy for the peers) default to 10 and fp32;
 ``--compilation-cache DIR`` gives our rows XLA's persistent compilation cache (default: none).
@@ -213,9 +213,10 @@ def setup_timm(job: Job, threads: int | None = None, compiled: bool = False) -> 
         # TF RMSProp settings of the paper recipe (lr 0.016 per 256 images); torch's eps sits outside the sqrt.
         opt = torch.optim.RMSprop(model.parameters(), lr=0.016 * batch / 256, alpha=0.9, eps=1e-3, momentum=0.9,
                                   weight_decay=1e-5)
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=5e-5)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1 if job.regularised else 0.0)
+    else:  # our proxy recipe: Nesterov SGD, 0.2 per 256 images, L2 5e-4, label smoothing 0.1
+        opt = torch.optim.SGD(model.parameters(), lr=0.2 * batch / 256, momentum=0.9, nesterov=True,
+                              weight_decay=5e-4)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -472,7 +473,7 @@ def main(argv=None) -> int:
     parser.add_argument("--compilation-cache", default=None, metavar="DIR",
                         help="our rows: XLA's persistent compilation cache in DIR (default: off)")
     parser.add_argument("--recipe", choices=("paper", "proxy"), default="paper",
-                        help="paper: RMSProp, dropout, stochastic depth, label smoothing; proxy: AdamW, none of them")
+                        help="paper: RMSProp, dropout, drop path, label smoothing; proxy: Nesterov SGD, no dropout")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the timm and keras rows when importable (default: yes)")
     parser.add_argument("--rows", default=None, help=f"comma-separated rows from {','.join(ROWS)} "

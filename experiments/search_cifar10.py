@@ -12,7 +12,7 @@ Expected wall time (estimates, not measured): 10-20 min a run on one modern GPU,
 for the 80 runs on one GPU (split it across GPUs with one worker process each and a PostgreSQL
 storage); impractical on 2 CPU cores (several hours a run).
 
-Baseline: B0 at depth 0.5, width 0.5 and 32 px. The grid is the paper's reading of step 1:
+Baseline: B0 at depth 0.5, width 0.5 and 32 px, output stride 16. The grid is the paper's reading of step 1:
 alpha, beta, gamma in 1.00-1.40 by 0.05 with |alpha beta^2 gamma^2 - 2| <= 0.1.
 """
 
@@ -23,7 +23,7 @@ from scaling.study import StudyConfig
 
 
 def get_config() -> SearchConfig:
-    train = proxies.cifar10(network=Network(depth=0.5, width=0.5, base_resolution=32), limit_train=None,
-                            limit_test=None, epochs=15, batch_size=128)
+    network = Network(depth=0.5, width=0.5, base_resolution=32, output_stride=16)
+    train = proxies.cifar10(network=network, limit_train=None, epochs=15, batch_size=128)
     return SearchConfig(study=StudyConfig(name="search_cifar10", seeds=2, train=train),
                         alpha="1:1.4:0.05", beta="1:1.4:0.05", gamma="1:1.4:0.05")

@@ -117,12 +117,13 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_grid(args: argparse.Namespace) -> None:
     points = rules.feasible_grid(rules.parse_range(args.alpha), rules.parse_range(args.beta),
                                  rules.parse_range(args.gamma), args.target, args.tol)
-    baseline = rules.Network(base_resolution=args.base_resolution)
+    baseline = rules.Network(base_resolution=args.base_resolution, output_stride=args.output_stride)
     candidates = rules.grid_candidates(points, baseline, args.target)
     _print_table(cost.candidate_rows(candidates, baseline.spec(), args.num_classes), args.json)
     if not args.json:
         print(f"{len(points)} feasible points, {len(candidates)} distinct networks "
-              f"(|alpha*beta^2*gamma^2 - {args.target:g}| <= {args.tol:g}, base resolution {args.base_resolution} px)")
+              f"(|alpha*beta^2*gamma^2 - {args.target:g}| <= {args.tol:g}, base resolution {args.base_resolution} px, "
+              f"output stride {args.output_stride})")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=_float, default=2.0, help="alpha*beta^2*gamma^2 target (default 2)")
     p.add_argument("--tol", type=_float, default=0.1, help="allowed |product - target| (default 0.1)")
     p.add_argument("--base-resolution", type=int, default=rules.B0_RESOLUTION)
+    p.add_argument("--output-stride", type=int, default=32, help="32 (B0), 16 or 8: the small-image layout")
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_grid)

@@ -17,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 CIFAR10 = SHARED / "datasets" / "cifar10"
+IMAGENETTE = SHARED / "datasets" / "imagenette"
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

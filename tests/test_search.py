@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, fake_result
 
-from scaling import cli, config, cost, plots, proxies, results, rules, search, study, sweeps, train
+from scaling import calibration, cli, config, cost, plots, proxies, results, rules, search, study, sweeps, train
 from scaling.train import TrainingDiverged
 
 # Three candidates of the default experiment's grid: (1, 1, 1.4), (1, 1.2, 1.15), (1.2, 1.1, 1.15).
@@ -473,5 +473,6 @@ def test_an_installed_wheel_runs_its_packaged_experiments_from_any_directory(tmp
 
 @pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "experiments").rglob("*.py")))
 def test_every_research_experiment_file_loads(path):
-    cfg = config.load_experiment(str(ROOT / path), (search.SearchConfig, sweeps.SweepConfig))
+    kinds = (search.SearchConfig, sweeps.SweepConfig, calibration.CalibrationConfig)
+    cfg = config.load_experiment(str(ROOT / path), kinds)
     assert cfg.study.name and cfg.study.train.network.spec()

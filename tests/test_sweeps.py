@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, fake_result
 from flax import nnx
 
-from scaling import cam, cli, config, cost, plots, proxies, results, rules, sweeps, train
+from scaling import calibration, cam, cli, config, cost, plots, proxies, results, rules, sweeps, train
 from scaling.models import build_model
 
 TINY = dict(depth=0.25, width=0.5, base_resolution=16, **proxies.SMOKE, compilation_cache=None)
@@ -54,17 +54,20 @@ def test_experiment_files_define_the_papers_sweeps():
     assert [p.network.spec().width for p in width] == pytest.approx([0.5 * w for w in (1, 1.4, 1.8, 2.6, 3.8, 5)])
 
 
-def test_cifar10_experiment_files_behind_the_committed_results():
-    """experiments/cifar10/ made results/cifar10_*: one proxy, the networks results/README.md lists."""
-    expected = {"width": 6, "depth": 6, "resolution": 7, "width-baselines": 8, "compound-vs-single": 9}
+def test_cifar10_experiment_files_use_the_calibrated_proxy():
+    """experiments/cifar10/: one proxy (the calibrated one), 3 seeds, >= 5 points per Fig. 3 panel."""
+    expected = {"width": 5, "depth": 5, "resolution": 5, "width-baselines": 16, "compound-vs-single": 9}
+    calibrated = config.load_experiment(str(ROOT / "experiments" / "cifar10" / "calibration.py"),
+                                        calibration.CalibrationConfig).study.train
+    assert calibrated == proxies.cifar10()
     for name, count in expected.items():
         path = ROOT / "experiments" / "cifar10" / f"sweep_{name.replace('-', '_')}.py"
         cfg = sweeps.load_config(name, str(path))
-        assert cfg.study.name == f"cifar10_{name.replace('-', '_')}"
+        assert cfg.study.name == f"cifar10_{name.replace('-', '_')}" and cfg.study.seeds == 3
+        assert cfg.study.train == calibrated
         network = cfg.study.train.network
-        assert (network.depth, network.width, network.base_resolution) == (0.25, 0.25, 32)
-        assert cfg.study.train.dataset == "folder:../shared/datasets/cifar10" and cfg.study.train.epochs == 4
-        assert len(sweeps.points(cfg, 10)) == count, name
+        assert (network.depth, network.width, network.base_resolution, network.output_stride) == (0.25, 0.25, 32, 16)
+        assert len(sweeps.points(cfg, 10)) == count * 3, name
 
 
 def test_width_baselines_lines_and_members():

@@ -1,13 +1,14 @@
-"""Fig. 3 (middle) on CIFAR-10: B0 scaled by depth alone, d in {1, 2, 3, 4, 6, 8}.
+"""Fig. 3 (middle) on CIFAR-10: B0 scaled by depth alone, d in {1, 2, 4, 6, 8} (1.0-3.8x MACs), 3 seeds.
 
-    scaling sweep depth --config experiments/cifar10/sweep_depth.py --workers 2
-    scaling plot cifar10_depth
+    scaling sweep depth --config experiments/cifar10/sweep_depth.py
     scaling sweep depth --config experiments/cifar10/sweep_depth.py --dry-run
+    scaling plot cifar10_depth
 
-Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget); run from the
-repository root. With a GPU, raise ``--limit-train``/``--limit-test``/``--epochs`` under a new ``--study``.
+Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget), calibrated
+in ``results/cifar10_calibration``; run from the repository root. With a GPU, raise
+``--limit-train``/``--epochs`` under a new ``--study``.
 
-Expected wall time: see results/README.md (measured on this run's 2 CPU cores).
+Expected wall time: see results/README.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies
@@ -17,6 +18,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_depth", train=proxies.cifar10()),
+        study=StudyConfig(name="cifar10_depth", train=proxies.cifar10(), seeds=3),
         sweep="depth",
+        values="1,2,4,6,8",
     )

@@ -1,13 +1,16 @@
-"""Fig. 3 (right) on CIFAR-10: B0 scaled by resolution alone, r in {1, 1.3, ..., 2.5} (32-80 px).
+"""Fig. 3 (right) on CIFAR-10, for comparison with Imagenette's: B0 scaled by resolution alone,
+r in {1, 1.25, 1.5, 1.75, 2} (32-64 px, 1.0-4.0x MACs), 3 seeds. The 32 px images are upsampled:
+no new pixels (``experiments/imagenette/sweep_resolution.py`` has real ones).
 
-    scaling sweep resolution --config experiments/cifar10/sweep_resolution.py --workers 2
-    scaling plot cifar10_resolution
+    scaling sweep resolution --config experiments/cifar10/sweep_resolution.py
     scaling sweep resolution --config experiments/cifar10/sweep_resolution.py --dry-run
+    scaling plot cifar10_resolution
 
-Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget); run from the
-repository root. With a GPU, raise ``--limit-train``/``--limit-test``/``--epochs`` under a new ``--study``.
+Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget), calibrated
+in ``results/cifar10_calibration``; run from the repository root. With a GPU, raise
+``--limit-train``/``--epochs`` under a new ``--study``.
 
-Expected wall time: see results/README.md (measured on this run's 2 CPU cores).
+Expected wall time: see results/README.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies
@@ -17,6 +20,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_resolution", train=proxies.cifar10()),
+        study=StudyConfig(name="cifar10_resolution", train=proxies.cifar10(), seeds=3),
         sweep="resolution",
+        values="1,1.25,1.5,1.75,2",
     )

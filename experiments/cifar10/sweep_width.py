@@ -1,13 +1,14 @@
-"""Fig. 3 (left) on CIFAR-10: B0 scaled by width alone, w in {1, 1.4, 1.8, 2.6, 3.8, 5}.
+"""Fig. 3 (left) on CIFAR-10: B0 scaled by width alone, w in {1, 1.4, 1.8, 2.2, 2.6} (1.0-4.0x MACs), 3 seeds.
 
-    scaling sweep width --config experiments/cifar10/sweep_width.py --workers 2
-    scaling plot cifar10_width
+    scaling sweep width --config experiments/cifar10/sweep_width.py
     scaling sweep width --config experiments/cifar10/sweep_width.py --dry-run
+    scaling plot cifar10_width
 
-Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget); run from the
-repository root. With a GPU, raise ``--limit-train``/``--limit-test``/``--epochs`` under a new ``--study``.
+Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget), calibrated
+in ``results/cifar10_calibration``; run from the repository root. With a GPU, raise
+``--limit-train``/``--epochs`` under a new ``--study``.
 
-Expected wall time: see results/README.md (measured on this run's 2 CPU cores).
+Expected wall time: see results/README.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies
@@ -17,6 +18,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_width", train=proxies.cifar10()),
+        study=StudyConfig(name="cifar10_width", train=proxies.cifar10(), seeds=3),
         sweep="width",
+        values="1,1.4,1.8,2.2,2.6",
     )
