@@ -391,7 +391,8 @@ def calibration_figure(table: pd.DataFrame, title: str = "") -> Figure:
         ax.axvline(1, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
     seeds = int(table["seeds"].min()) if len(table) else 0
-    axes[0].legend(fontsize="x-small", title=f"mean of {seeds} seeds, 95% CI", title_fontsize="x-small")
+    axes[0].legend(fontsize="x-small", title=f"mean of {seeds} seeds, 95% CI", title_fontsize="x-small",
+                   loc="lower center")
     fig.suptitle(title or "Recipe calibration")
     return fig
 
