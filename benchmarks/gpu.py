@@ -324,13 +324,7 @@ def _train_step_size(ts, plan: Plan, res: int, rows: list, scratch: Path, deadli
         for r in range(plan.rounds):
             if r and time.time() > deadline:
                 break
-            for name in live[r % len(live):] + live[:r % len(live)]:
-                c = children[name]
-                if c.error is None:
-                    c.send(f"RUN {plan.steps}")
-                    times = c.expect("TIMES", block_timeout)
-                    if times is not None:
-                        c.times.append(times)
+            ts.run_round(children, live, r, plan.steps, block_timeout)
     finally:
         for c in children.values():
             c.close()

@@ -431,6 +431,19 @@ class Child:
         self.stderr.close()
 
 
+def run_round(children: dict[str, Child], live: list[str], r: int, steps: int, timeout: float) -> None:
+    """Round ``r``: each live row times ``steps`` steps in turn, rotated by ``r`` so no row always goes first."""
+    if not live:
+        return
+    for name in live[r % len(live):] + live[:r % len(live)]:
+        c = children[name]
+        if c.error is None:
+            c.send(f"RUN {steps}")
+            times = c.expect("TIMES", timeout)
+            if times is not None:
+                c.times.append(times)
+
+
 def summarize(names: list[str], children: dict[str, Child], batch: int) -> dict[str, dict]:
     """Per row: img/s = batch / median over all timed steps; x timm = median over rounds of the row's
     img/s over the faster timm row's img/s in the same round (each from that round's median step)."""
@@ -536,14 +549,7 @@ def main(argv=None) -> int:
             print(f"  set-up {name:12s} {shown}", flush=True)
         live = [n for n in names if children[n].error is None]
         for r in range(args.rounds):
-            order = live[r % len(live):] + live[:r % len(live)] if live else []  # no row always goes first
-            for name in order:
-                c = children[name]
-                if c.error is None:
-                    c.send(f"RUN {args.steps}")
-                    times = c.expect("TIMES", timeout)
-                    if times is not None:
-                        c.times.append(times)
+            run_round(children, live, r, args.steps, timeout)
             loads.append(os.getloadavg()[0])
             print(f"  round {r + 1}: " + ", ".join(
                 f"{n} {args.batch / statistics.median(children[n].times[-1]):.1f}"
