@@ -112,11 +112,13 @@ def save(fig: Figure, path_stem: str | os.PathLike) -> None:
 
 
 def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> None:
-    """The study's figures in ``directory``: search space (step 1 only) and accuracy vs MACs."""
+    """The study's figures in ``directory``: search space (step 1 only) and accuracy vs MACs (not for a
+    calibration, whose rows differ by learning rate, not only by network: :func:`calibration_figure`)."""
     directory = pathlib.Path(directory)
     if kind == "search":
         save(search_space(df), directory / "search_space")
-    save(accuracy_vs_macs(df), directory / "accuracy_vs_macs")
+    if kind != "calibration":
+        save(accuracy_vs_macs(df), directory / "accuracy_vs_macs")
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,7 +358,8 @@ def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     df, summary = results.load(directory)
     kind = summary["kind"]
     save_figures(df, directory, kind)
-    stems = [directory / "accuracy_vs_macs"] + ([directory / "search_space"] if kind == "search" else [])
+    stems = ([directory / "accuracy_vs_macs"] if kind != "calibration" else []) + \
+        ([directory / "search_space"] if kind == "search" else [])
     if kind.startswith("sweep:"):
         stems.append(save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary),
                                         **kwargs))
@@ -368,11 +371,20 @@ def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
 
 
 def calibration_figure(table: pd.DataFrame, title: str = "") -> Figure:
-    """Test and train top-1 (%) against the learning-rate factor (log2 axis), one line per network, 95% CIs."""
+    """Test and train top-1 (%) against the learning-rate factor (log2 axis), one line per network:
+    the mean with its 95% CI and every seed as a dot. The y axis spans the seeds (a 2-seed CI is
+    12.7 standard errors wide and would squash the data), so longer bars are clipped at the axes."""
     fig = _figure((10.0, 4.4))
     axes = fig.subplots(1, 2, sharey=False)
     colors = matplotlib.colormaps["tab10"]
     groups = list(table.groupby(["d", "w", "r"], sort=False))
+    clipped = False
+    for ax, metric in zip(axes, ("test_top1", "train_top1"), strict=True):
+        values = 100 * np.concatenate([np.asarray(v, float) for v in table[f"{metric}_seeds"]]) if len(table) else [0]
+        lo, hi = max(0.0, np.min(values) - 4), min(100.0, np.max(values) + 4)
+        ci_all = 100 * np.nan_to_num(table[f"{metric}_ci"])
+        clipped |= bool(((100 * table[metric] - ci_all < lo) | (100 * table[metric] + ci_all > hi)).any())
+        ax.set_ylim(lo, hi)
     for i, ((d, w, r), rows) in enumerate(groups):
         rows = rows.sort_values("lr_factor")
         name = f"d={d:g} w={w:g} r={r:g} ({rows['macs'].iloc[0] / 1e6:.2g} M MACs)"
@@ -381,6 +393,8 @@ def calibration_figure(table: pd.DataFrame, title: str = "") -> Figure:
         for ax, metric in zip(axes, ("test_top1", "train_top1"), strict=True):
             ci = 100 * np.nan_to_num(rows[f"{metric}_ci"]) if (rows["seeds"] > 1).any() else None
             ax.errorbar(x, 100 * rows[metric], yerr=ci, fmt="o-", capsize=3, color=colors(i % 10), label=name)
+            dots = [(xi, 100 * v) for xi, seeds in zip(x, rows[f"{metric}_seeds"], strict=True) for v in seeds]
+            ax.plot(*zip(*dots, strict=True), ".", ms=4, alpha=0.6, color=colors(i % 10))
     for ax, metric in zip(axes, ("test", "train (last epoch, augmented)"), strict=True):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(table["lr_factor"].unique()))
@@ -391,8 +405,9 @@ def calibration_figure(table: pd.DataFrame, title: str = "") -> Figure:
         ax.axvline(1, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
     seeds = int(table["seeds"].min()) if len(table) else 0
-    axes[0].legend(fontsize="x-small", title=f"mean of {seeds} seeds, 95% CI", title_fontsize="x-small",
-                   loc="lower center")
+    note = f"mean of {seeds} seeds, 95% CI; dots: each seed"
+    note += "\n(longer bars clipped at the axes)" if clipped else ""
+    axes[0].legend(fontsize="x-small", title=note, title_fontsize="x-small", loc="lower center")
     fig.suptitle(title or "Recipe calibration")
     return fig
 

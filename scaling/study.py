@@ -41,7 +41,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from scaling import config, cost, files, plots, results, runtime, train
+from scaling import config, cost, files, plots, recipes, results, runtime, train
 from scaling.config import ConfigError, one_line
 from scaling.rules import Network
 
@@ -482,6 +482,7 @@ class Study:
                                     config=self.optuna.user_attrs.get("config", {}),
                                     storage=mask_url(self.config.storage) or str(journal_path(self.config)),
                                     points=len(self.points))
+        summary["recipe"] = recipes.knobs(self.config.train)
         results.write(df, summary, self.dir)
         for stem in plots.redraw(self.dir):
             print(f"figure {stem}.png/.pdf", flush=True)

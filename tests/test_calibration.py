@@ -59,6 +59,9 @@ def test_a_calibration_study_writes_its_table_figure_and_verdict(tmp_path, monke
     table = results.calibration_table(df)
     assert len(table) == 6 and (table["seeds"] == 2).all() and table["test_top1_ci"].notna().all()
     assert (tmp_path / "calib" / "calibration.png").stat().st_size > 0
+    assert not (tmp_path / "calib" / "accuracy_vs_macs.png").exists()  # rows differ by lr: no MACs figure
+    saved = json.loads((tmp_path / "calib" / "summary.json").read_text())
+    assert saved["recipe"] == summary["recipe"] == recipes.knobs(cfg.study.train)  # the knobs it trained with
     assert json.loads((tmp_path / "calib" / "summary.json").read_text())["calibration"] == summary["calibration"]
 
 

@@ -186,3 +186,20 @@ def test_zero_init_residual_makes_every_residual_block_the_identity():
     assert not (np.asarray(model.stages[1].first.project.bn.scale[...]) == 0).any()  # stride 2: not residual
     reference = EfficientNet(spec, 10, rngs=nnx.Rngs(0))
     assert (np.asarray(reference.stages[1].rest.project.bn.scale[...]) == 1).all()  # the default is TF's
+
+
+@pytest.mark.parametrize("spec", [rules.scaled_spec(0.25, 0.65, base_resolution=32),
+                                  rules.resnet_spec(0.25, 0.25, base_resolution=32)], ids=["mbconv", "resnet"])
+def test_zero_init_head_starts_every_network_at_the_uniform_prediction(spec):
+    """A zero classifier gives logits 0 on any input, so the first loss is ln(classes) at any width;
+    the reference initialisation (the default) does not."""
+    from scaling.models import build_model
+
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    model = build_model(spec, 10, zero_init_head=True, rngs=nnx.Rngs(0))
+    model.train()
+    assert (np.asarray(model.classifier.kernel[...]) == 0).all()
+    np.testing.assert_array_equal(model(x), np.zeros((4, 10)))
+    reference = build_model(spec, 10, rngs=nnx.Rngs(0))
+    reference.train()
+    assert float(jnp.abs(reference(x)).max()) > 0.1

@@ -5,6 +5,7 @@ every sweep for real on `digits` with a tiny budget (B0 at depth 0.25, width 0.5
 and draw CAMs from the compound-vs-single study.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -68,6 +69,20 @@ def test_cifar10_experiment_files_use_the_calibrated_proxy():
         network = cfg.study.train.network
         assert (network.depth, network.width, network.base_resolution, network.output_stride) == (0.25, 0.25, 32, 16)
         assert len(sweeps.points(cfg, 10)) == count * 3, name
+
+
+@pytest.mark.parametrize("baseline", ["mobilenetv2", "resnet50"])
+def test_table3_experiment_files_scale_another_baseline_on_the_cifar10_proxy(baseline):
+    """experiments/cifar10/table3_*.py: the proxy's data, recipe and budget on another family; its
+    baseline and width-, depth-, resolution-only and compound networks at phi = 2 within 15% in MACs."""
+    cfg = sweeps.load_config("compound-vs-single", str(ROOT / "experiments" / "cifar10" / f"table3_{baseline}.py"))
+    assert cfg.study.name == f"cifar10_table3_{baseline}" and cfg.study.seeds == 2
+    assert dataclasses.replace(cfg.study.train, network=proxies.cifar10().network) == proxies.cifar10()
+    assert cfg.study.train.network.baseline == baseline and cfg.study.train.network.output_stride == 16
+    pts = sweeps.points(cfg, 10)
+    assert len(pts) == 5 * 2
+    macs = [cost.count(p.network.spec(), 10).macs for p in pts[2:]]
+    assert max(macs) / min(macs) < 1.15 and min(macs) > 3 * cost.count(pts[0].network.spec(), 10).macs
 
 
 def test_width_baselines_lines_and_members():

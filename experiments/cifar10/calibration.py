@@ -10,8 +10,8 @@ largest width-, depth- and resolution-scaled networks of the CIFAR-10 sweeps (w 
 The verdict (``results/cifar10_calibration/summary.json``, ``results/README.md``): per network,
 the factor with the best mean test top-1 and whether factor 1 is within 1 point of it.
 
-Expected wall time: measured on 2 CPU cores, see results/README.md (about 1.5 h; the baseline
-alone takes 86 s a run).
+Expected wall time: measured on 2 CPU cores, see results/README.md (about 1.6 h of runs; the
+baseline alone takes about 80 s a run, depth 8 about 300-400 s).
 """
 
 from scaling import proxies

@@ -10,7 +10,7 @@ from scaling.rules import NetworkSpec, ResNetSpec
 
 def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtype=None, depthwise_impl: str = "auto",
                 activation: str | None = None, bn_momentum: float | None = None, zero_init_residual: bool | None = None,
-                scan_unroll: int | bool = 1, rngs):
+                zero_init_head: bool | None = None, scan_unroll: int | bool = 1, rngs):
     """The NNX module for ``spec``: :class:`EfficientNet` for a NetworkSpec, :class:`ResNet` for a ResNetSpec.
 
     ``activation=None`` means the baseline's own: "relu6" for a NetworkSpec whose ``name`` starts with
@@ -18,16 +18,17 @@ def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtyp
     field), "swish" for any other NetworkSpec, "relu" for a ResNetSpec. ``bn_momentum=None`` means the
     model's default (EfficientNet/MobileNetV2: TF's 0.99; ResNet: torchvision's 0.9). ``depthwise_impl``
     only matters for MBConv networks; a ResNet has no depthwise convolution. ``zero_init_residual``
-    starts every residual block as the identity (None or False: off, the reference initialisation);
+    starts every residual block as the identity and ``zero_init_head`` the classifier at the uniform
+    prediction (None or False: off, the reference initialisation);
     ``scan_unroll`` unrolls each stage's scanned blocks (True: fully, the same function).
     """
-    zero = bool(zero_init_residual)
+    zero_init = dict(zero_init_residual=bool(zero_init_residual), zero_init_head=bool(zero_init_head))
     if isinstance(spec, ResNetSpec):
         from scaling.models import resnet
 
         return resnet.ResNet(spec, num_classes, activation=activation or "relu", dtype=dtype,
                              bn_momentum=resnet.BN_MOMENTUM if bn_momentum is None else bn_momentum,
-                             zero_init_residual=zero, scan_unroll=scan_unroll, rngs=rngs)
+                             **zero_init, scan_unroll=scan_unroll, rngs=rngs)
     if isinstance(spec, NetworkSpec):
         from scaling.models import efficientnet
 
@@ -36,5 +37,5 @@ def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtyp
         return efficientnet.EfficientNet(
             spec, num_classes, activation=activation, dtype=dtype, depthwise_impl=depthwise_impl,
             bn_momentum=efficientnet.BN_MOMENTUM if bn_momentum is None else bn_momentum,
-            zero_init_residual=zero, scan_unroll=scan_unroll, rngs=rngs)
+            **zero_init, scan_unroll=scan_unroll, rngs=rngs)
     raise TypeError(f"no model for a spec of type {type(spec).__name__}")

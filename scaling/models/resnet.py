@@ -78,12 +78,13 @@ class ResNet(nnx.Module):
       dtype: compute dtype; parameters and BN statistics stay fp32.
       bn_momentum: decay of the BN moving averages (0.9, torchvision's).
       zero_init_residual: the last BN scale of every bottleneck starts at 0 (torchvision's option).
+      zero_init_head: the classifier's kernel starts at 0 (big_vision's ``head_zeroinit``).
       scan_unroll: ``nnx.scan``'s ``unroll`` for each stage's repeated bottlenecks (True: unrolled).
     """
 
     def __init__(self, spec: ResNetSpec, num_classes: int = 1000, *, activation: str = "relu", dtype=None,
-                 bn_momentum: float = BN_MOMENTUM, zero_init_residual: bool = False, scan_unroll: int | bool = 1,
-                 rngs: nnx.Rngs):
+                 bn_momentum: float = BN_MOMENTUM, zero_init_residual: bool = False, zero_init_head: bool = False,
+                 scan_unroll: int | bool = 1, rngs: nnx.Rngs):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]
@@ -108,8 +109,8 @@ class ResNet(nnx.Module):
         self.drop_path_rngs = nnx.Rngs(dropout=rngs.dropout())
         self.deterministic = False
         self.dropout = nnx.Dropout(spec.dropout_rate, rngs=rngs)
-        self.classifier = nnx.Linear(spec.head_channels, num_classes, kernel_init=linear_init, bias_init=zeros,
-                                     dtype=dtype, rngs=rngs)
+        self.classifier = nnx.Linear(spec.head_channels, num_classes, bias_init=zeros, dtype=dtype, rngs=rngs,
+                                     kernel_init=zeros if zero_init_head else linear_init)
 
     def features(self, x):
         """The last feature map, (B, h, w, head_channels) (2048 for ResNet-50): the CAM input."""

@@ -1,0 +1,28 @@
+"""Table 3, MobileNetV2 rows, on CIFAR-10: a proxy-sized MobileNetV2 scaled by width, depth,
+resolution and compound (alpha, beta, gamma = 1.2, 1.1, 1.15) at phi = 2, matched on real MACs, 2 seeds.
+
+    scaling sweep compound-vs-single --config experiments/cifar10/table3_mobilenetv2.py --dry-run
+    scaling sweep compound-vs-single --config experiments/cifar10/table3_mobilenetv2.py
+    scaling plot cifar10_table3_mobilenetv2
+
+MobileNetV2 at depth 0.25 and width 0.25 (7 inverted-residual blocks, 171,178 parameters, 1.86
+MMACs at 32 px, output stride 16, ReLU6) on the CIFAR-10 proxy's data, recipe and budget
+(``scaling.proxies.cifar10``); 5 networks (the baseline and four at about 3.6x its MACs), 10 runs.
+The paper scales MobileNetV2 to about 4x (0.3B -> 1.1-1.3B FLOPs) and gives no (d, w, r) for its
+compound row, so the B0 coefficients are used here. With a GPU, raise ``--limit-train`` and
+``--epochs`` under a new ``--study``.
+
+Expected wall time: see results/README.md (measured on 2 CPU cores).
+"""
+
+from scaling import proxies
+from scaling.rules import Network
+from scaling.study import StudyConfig
+from scaling.sweeps import SweepConfig
+
+
+def get_config() -> SweepConfig:
+    network = Network(baseline="mobilenetv2", depth=0.25, width=0.25, base_resolution=32, output_stride=16)
+    return SweepConfig(
+        study=StudyConfig(name="cifar10_table3_mobilenetv2", train=proxies.cifar10(network=network), seeds=2),
+        sweep="compound-vs-single", phi="0,2", alpha=1.2, beta=1.1, gamma=1.15)

@@ -1,0 +1,56 @@
+"""Every study committed under results/ is exactly what an experiment file defines, on today's code.
+
+A committed table is only reproducible by the command beside it if the experiment file still names
+the same points, seeds and budget, and the recipe (code, not config) still has the knobs the runs
+trained with. Superseded studies (``results/superseded/``) are a record and are not checked.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from scaling import calibration, config, recipes, search, sweeps
+from scaling import study as runner
+
+STUDIES = sorted(p.parent for p in (ROOT / "results").glob("*/summary.json"))
+KINDS = (search.SearchConfig, sweeps.SweepConfig, calibration.CalibrationConfig)
+
+
+def _experiment_files() -> dict:
+    out = {}
+    for path in sorted([*(ROOT / "experiments").rglob("*.py"), *(ROOT / "scaling" / "configs").glob("[!_]*.py")]):
+        cfg = config.load_experiment(str(path), KINDS)
+        assert cfg.study.name not in out, f"two experiment files define study {cfg.study.name!r}"
+        out[cfg.study.name] = cfg
+    return out
+
+
+def _points(cfg) -> list[runner.Point]:
+    if isinstance(cfg, search.SearchConfig):
+        return search.search_points(cfg, search.candidates(cfg))
+    if isinstance(cfg, sweeps.SweepConfig):
+        return sweeps.points(sweeps.resolve(cfg), 10)
+    return calibration.points(cfg)
+
+
+def test_results_hold_committed_studies():
+    assert {p.name for p in STUDIES} >= {"cifar10_calibration", "search_digits"}
+
+
+@pytest.mark.parametrize("study_dir", STUDIES, ids=[p.name for p in STUDIES])
+def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
+    summary = json.loads((study_dir / "summary.json").read_text())
+    cfg = _experiment_files().get(summary["study"])
+    assert cfg is not None, f"no experiment file defines study {summary['study']!r}"
+    assert summary["config"] == json.loads(json.dumps(runner.config_dict(cfg)))
+    assert summary["recipe"] == recipes.knobs(cfg.study.train)  # the recipe's code did not move on
+    pts = _points(cfg)
+    table = pd.read_csv(study_dir / "trials.csv")
+    done = table[table["state"] == "COMPLETE"]
+    assert sorted(zip(done["candidate"], done["seed"], strict=True)) == sorted((p.name, p.seed) for p in pts)
+    assert summary["complete"] and summary["runs"] == len(pts) and not summary["failures"]
+    assert cfg.study.train.limit_test is None and (done["num_classes"] == 10).all()  # the whole test split
