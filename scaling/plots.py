@@ -111,14 +111,16 @@ def save(fig: Figure, path_stem: str | os.PathLike) -> None:
                            lambda tmp, ext=ext: fig.savefig(tmp, format=ext, bbox_inches="tight", dpi=150))
 
 
-def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> None:
+def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> list[pathlib.Path]:
     """The study's figures in ``directory``: search space (step 1 only) and accuracy vs MACs (not for a
-    calibration, whose rows differ by learning rate, not only by network: :func:`calibration_figure`)."""
+    calibration, whose rows differ by learning rate, not only by network: :func:`calibration_figure`).
+    Returns the stems written."""
     directory = pathlib.Path(directory)
-    if kind == "search":
-        save(search_space(df), directory / "search_space")
-    if kind != "calibration":
-        save(accuracy_vs_macs(df), directory / "accuracy_vs_macs")
+    figures = ([("accuracy_vs_macs", accuracy_vs_macs)] if kind != "calibration" else []) + \
+        ([("search_space", search_space)] if kind == "search" else [])
+    for stem, draw in figures:
+        save(draw(df), directory / stem)
+    return [directory / stem for stem, _ in figures]
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,9 +359,7 @@ def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     directory = pathlib.Path(directory)
     df, summary = results.load(directory)
     kind = summary["kind"]
-    save_figures(df, directory, kind)
-    stems = ([directory / "accuracy_vs_macs"] if kind != "calibration" else []) + \
-        ([directory / "search_space"] if kind == "search" else [])
+    stems = save_figures(df, directory, kind)
     if kind.startswith("sweep:"):
         stems.append(save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary),
                                         **kwargs))
