@@ -61,8 +61,7 @@ def _add_fields(p: argparse.ArgumentParser, config_cls, skip=()) -> None:
         kinds = set(typing.get_args(annotation)) - {type(None)} if isinstance(annotation, types.UnionType) \
             else {annotation}
         if kinds == {bool}:
-            action = argparse.BooleanOptionalAction if type(None) in typing.get_args(annotation) else "store_true"
-            p.add_argument(flag, dest=leaf, action=action, default=None)
+            p.add_argument(flag, dest=leaf, action=argparse.BooleanOptionalAction, default=None)
         else:
             kind = int if kinds == {int} else _float if kinds == {float} else str
             p.add_argument(flag, dest=leaf, type=kind, default=None, metavar=FLAG_NAMES.get(leaf, leaf).upper())

@@ -107,6 +107,8 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
     started = df["started"].dropna() if len(df) else pd.Series(dtype=object)
     completed = df["completed"].dropna() if len(df) else pd.Series(dtype=object)
     train = config["study"]["train"]
+    reused = (df["reused_from"].notna() & (df["state"] == "COMPLETE")) if "reused_from" in df \
+        else pd.Series(False, index=df.index)
     summary = {
         "study": study,
         "kind": kind,
@@ -129,6 +131,10 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
             "study_seconds": (completed.max() - started.min()).total_seconds() if len(completed) else None,
             "run_seconds": float(df["wall_time"].sum()) if "wall_time" in df else 0.0,
             **{f"{p}_seconds": float(df[f"{p}_seconds"].sum()) for p in PHASES if f"{p}_seconds" in df},
+            # runs copied from another study (same config, trained there): run_seconds - reused_seconds
+            # is what this study itself trained for
+            "reused_runs": int(reused.sum()),
+            "reused_seconds": float(df.loc[reused, "wall_time"].sum()) if reused.any() else 0.0,
         },
         "hardware": _hardware(df),
         "versions": runtime.versions(),

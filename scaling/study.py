@@ -14,6 +14,10 @@ Optuna's own heartbeat (``RDBStorage(heartbeat_interval=..., grace_period=...)``
 ``RetryHeartbeatStaleTrialCallback`` queueing the retry); a journal file has no heartbeat in
 Optuna, so a thread of the worker records one on its trial. Rerunning the same command resumes.
 
+A point whose run (the same training config and device count) already finished in another study of
+the same results directory is copied from there instead of trained again (``reuse``; the trial
+records ``reused_from``): the baseline of every sweep, for one, is trained once.
+
 ``results/<study>/`` holds the journal (default storage), ``trials/<point>/`` workdirs, the trials
 table (CSV + Parquet), ``summary.json`` and the figures.
 """
@@ -70,6 +74,7 @@ class StudyConfig:
     max_retries: int = 2  # retries of a point whose worker died or raised
     heartbeat: float = 10.0  # seconds between heartbeats of a running trial
     grace: float = 120.0  # a heartbeat older than this marks the trial's worker as lost
+    reuse: bool = True  # copy a finished run of the same config from another study in results_dir
     train: train.TrainConfig = dataclasses.field(default_factory=train.TrainConfig)
 
     @property
@@ -79,7 +84,7 @@ class StudyConfig:
 
 #: StudyConfig fields that say how a study runs, not what it computes: they may differ between
 #: workers and between reruns.
-EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries")
+EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries", "reuse")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -423,10 +428,16 @@ class Study:
             self._record_failure(trial, "duplicate", f"point already handled by trial {first[0].number}")
         outcome["number"] = trial.number
         workdir = self.dir / "trials" / key
+        cfg = train_config(self.config, point)
+        if self.config.reuse and not workdir.exists():
+            source = train.finished_run(cfg, self._other_runs())
+            if source is not None:
+                train.copy_run(source, workdir)
+                trial.set_user_attr("reused_from", str(source))
         try:
             with _Heartbeat(trial, self.config.heartbeat, enabled=not isinstance(self.storage,
                                                                                   optuna.storages.RDBStorage)):
-                result = train.train_and_evaluate(train_config(self.config, point), workdir)
+                result = train.train_and_evaluate(cfg, workdir)
         except train.TrainingDiverged as e:
             self._record_failure(trial, "diverged", str(e))
         except KeyboardInterrupt:
@@ -448,6 +459,11 @@ class Study:
         trial.set_user_attr("workdir", str(workdir))
         return result["minival_top1"]
 
+    def _other_runs(self) -> list[pathlib.Path]:
+        """Run directories of the other studies in this study's results directory."""
+        return sorted(p for p in pathlib.Path(self.config.results_dir).glob("*/trials/*")
+                      if p.parent.parent != self.dir and not p.name.startswith("."))
+
     @staticmethod
     def _record_failure(trial: optuna.Trial, kind: str, reason: str):
         trial.set_user_attr("fail_kind", kind)
@@ -466,9 +482,10 @@ class Study:
         if done.state == TrialState.COMPLETE:
             a = done.user_attrs
             score = (f"minival {a['minival_top1']:.2%}  test {a['test_top1']:.2%}  "
-                     f"{a['macs'] / 1e6:.2f} MMACs (x{a['mac_ratio']:.2f})  "
-                     f"compile {a['compile_seconds']:.0f} s, train {a['train_seconds']:.0f} s, "
-                     f"eval {a['eval_seconds']:.0f} s;")
+                     f"{a['macs'] / 1e6:.2f} MMACs (x{a['mac_ratio']:.2f})  " +
+                     (f"copied from {a['reused_from']};" if "reused_from" in a else
+                      f"compile {a['compile_seconds']:.0f} s, train {a['train_seconds']:.0f} s, "
+                      f"eval {a['eval_seconds']:.0f} s;"))
         else:
             score = f"FAILED ({_fail_kind(done)}: {done.user_attrs.get('fail_reason')})"
         return (f"[{self.config.name} #{number}] {done.user_attrs['point']}: {score}  {seconds:.0f} s | "

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import sys
 import time
 
@@ -488,6 +489,35 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, cl
         "num_devices": len(jax.local_devices()) if cfg.num_devices is None else cfg.num_devices,
         **extra,
     }
+
+
+def finished_run(cfg: TrainConfig, workdirs) -> pathlib.Path | None:
+    """The first of ``workdirs`` that holds a finished run ("ok", with its checkpoint) of ``cfg`` on
+    as many devices: training ``cfg`` again would compute the same numbers (runs are deterministic)."""
+    cfg, _, devices = prepare(cfg)
+    mine = {k: v for k, v in config.to_dict(cfg).items() if k not in EXECUTION_FIELDS}
+    for workdir in map(pathlib.Path, workdirs):
+        try:
+            result = json.loads((workdir / "result.json").read_text())
+            theirs = json.loads((workdir / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if (result.get("status") == "ok" and result.get("num_devices") == len(devices) and (workdir / "ckpt").is_dir()
+                and {k: theirs.get(k) for k in mine} == mine):
+            return workdir
+    return None
+
+
+def copy_run(source: pathlib.Path, workdir: pathlib.Path) -> None:
+    """Copy the finished run ``source`` (config, metrics, result, checkpoint) to the new ``workdir``,
+    all or nothing: a killed copy leaves no workdir."""
+    tmp = workdir.with_name(f".{workdir.name}.{os.getpid()}.copy")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(source, tmp)
+        os.replace(tmp, workdir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_config(workdir: str | os.PathLike) -> TrainConfig:

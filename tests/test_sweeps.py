@@ -258,6 +258,26 @@ def test_each_sweep_trains_on_digits_and_draws_its_figure(name, trained):
 
 
 @pytest.mark.slow
+def test_a_run_finished_in_another_study_is_copied_not_trained_again(trained):
+    """The depth sweep's baseline and width-baselines' (1, 1) and (2, 1) members ran in the width and
+    depth sweeps (same configs): copied with their checkpoints, the same numbers, counted as reused."""
+    def study(name):
+        return results.load(trained / sweeps.load_config(name).study.name)
+
+    (width, _), (depth, depth_summary), (baselines, baselines_summary) = map(study, ("width", "depth",
+                                                                                  "width-baselines"))
+    copied = depth[depth["reused_from"].notna()]
+    assert list(copied["candidate"]) == ["d1_w1_r1"] and depth_summary["wall_time"]["reused_runs"] == 1
+    source = width[width["candidate"] == "d1_w1_r1"].iloc[0]
+    assert copied.iloc[0]["reused_from"] == source["workdir"]
+    assert copied.iloc[0]["test_top1"] == source["test_top1"] and copied.iloc[0]["wall_time"] == source["wall_time"]
+    assert (trained / sweeps.load_config("depth").study.name / "trials" / "d1_w1_r1-s0" / "ckpt").is_dir()
+    assert set(baselines.loc[baselines["reused_from"].notna(), "candidate"]) == {"d1_w1_r1", "d1_w1.4_r1", "d2_w1_r1"}
+    assert baselines_summary["wall_time"]["reused_runs"] == 3
+    assert baselines_summary["wall_time"]["reused_seconds"] < baselines_summary["wall_time"]["run_seconds"]
+
+
+@pytest.mark.slow
 def test_cam_grid_of_the_five_models(trained, monkeypatch, capsys):
     study = sweeps.load_config("compound-vs-single").study.name
     figures, save = [], plots.save
