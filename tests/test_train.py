@@ -160,6 +160,22 @@ def test_finished_run_finds_only_the_same_config_finished_on_as_many_devices(tmp
     assert train.finished_run(cfg, [*others, same]) == same
 
 
+def test_eval_step_compiled_beside_training_is_the_one_evaluation_uses():
+    """Trainer.compile_eval (a background thread) makes the program evaluate runs: the jitted eval
+    step never compiles, and the accuracy is the jitted step's."""
+    cfg, spec, devices = train.prepare(tiny(limit_test=40))
+    dataset = train.load_dataset(cfg)
+    mesh = jax.make_mesh((1,), ("data",), devices=devices[:1])
+
+    def trainer():
+        return train.Trainer(cfg, spec, dataset.num_classes, 1, 1, mesh)
+
+    early, plain = trainer(), trainer()
+    early.compile_eval(spec.resolution)
+    assert early.evaluate(dataset, "test", spec.resolution) == plain.evaluate(dataset, "test", spec.resolution)
+    assert early._eval_step._cache_size() == 0 and plain._eval_step._cache_size() == 1
+
+
 def test_workdir_that_is_a_file_is_one_line_exit_2(tmp_path):
     (tmp_path / "w").write_text("not a directory")
     code, err = _cli("train", "--epochs", "1", "--quiet", "--workdir", str(tmp_path / "w"))
