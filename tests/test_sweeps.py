@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, fake_result
 from flax import nnx
 
-from scaling import calibration, cam, cli, config, cost, plots, proxies, results, rules, sweeps, train
+from scaling import calibration, cam, cli, config, cost, plots, proxies, results, rules, search, sweeps, train
 from scaling.models import build_model
 
 TINY = dict(depth=0.25, width=0.5, base_resolution=16, **proxies.SMOKE, compilation_cache=None)
@@ -69,6 +69,15 @@ def test_cifar10_experiment_files_use_the_calibrated_proxy():
         network = cfg.study.train.network
         assert (network.depth, network.width, network.base_resolution, network.output_stride) == (0.25, 0.25, 32, 16)
         assert len(sweeps.points(cfg, 10)) == count * 3, name
+
+
+def test_fig8_with_the_proxys_own_coefficients_takes_them_from_the_cifar10_search():
+    cifar10 = ROOT / "experiments" / "cifar10"
+    cfg = sweeps.load_config("compound-vs-single", str(cifar10 / "sweep_compound_vs_single_searched.py"))
+    searched = config.load_experiment(str(cifar10 / "search.py"), search.SearchConfig)
+    assert cfg.from_study == searched.study.name and cfg.study.train == searched.study.train == proxies.cifar10()
+    assert cfg.study.seeds == 3 and cfg.phi == sweeps.load_config(
+        "compound-vs-single", str(cifar10 / "sweep_compound_vs_single.py")).phi
 
 
 @pytest.mark.parametrize("baseline", ["mobilenetv2", "resnet50"])
