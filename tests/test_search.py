@@ -471,6 +471,31 @@ def test_an_installed_wheel_runs_its_packaged_experiments_from_any_directory(tmp
     assert list(empty.iterdir()) == []  # a dry run creates nothing
 
 
+def _docstring_commands(path: pathlib.Path) -> list[list[str]]:
+    """The ``scaling ...`` command lines of an experiment file's docstring (backslash continuations joined)."""
+    import ast
+    import shlex
+
+    text = ast.get_docstring(ast.parse(path.read_text())).replace("\\\n", " ")
+    return [shlex.split(line)[1:] for line in text.splitlines() if line.startswith("    scaling ")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for folder in ("cifar10", "imagenette")
+                                        for p in (ROOT / "experiments" / folder).glob("*.py")))
+def test_every_command_an_experiment_docstring_gives_is_valid(path, monkeypatch, capsys):
+    """Each study command in the docstring (CPU and GPU forms) dry-runs: right flags, right values.
+    One that takes another study's results may only fail because that study is not there yet."""
+    monkeypatch.chdir(ROOT)
+    commands = [c for c in _docstring_commands(ROOT / path) if c[0] in ("search", "sweep", "calibrate")]
+    assert commands, path
+    for argv in commands:
+        code = cli.main([*argv, *([] if "--dry-run" in argv else ["--dry-run"])])
+        err = capsys.readouterr().err
+        waiting = "--from-study" in argv or "from_study=" in (ROOT / path).read_text()
+        assert code == 0 or (code == 2 and waiting and "no study 'cifar10_search" in err), (argv, err)
+
+
 @pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "experiments").rglob("*.py")))
 def test_every_research_experiment_file_loads(path):
     kinds = (search.SearchConfig, sweeps.SweepConfig, calibration.CalibrationConfig)

@@ -10,6 +10,11 @@ largest width-, depth- and resolution-scaled networks of the CIFAR-10 sweeps (w 
 The verdict (``results/cifar10_calibration/summary.json``, ``results/README.md``): per network,
 the factor with the best mean test top-1 and whether factor 1 is within 1 point of it.
 
+On one GPU, at the sweeps' larger budget (their docstrings), before running them::
+
+    scaling calibrate --config experiments/cifar10/calibration.py --study cifar10_calibration_gpu \
+        --limit-train 50000 --epochs 30
+
 Expected wall time: measured on 2 CPU cores, see results/README.md (about 1.6 h of runs; the
 baseline alone takes about 80 s a run, depth 8 about 300-400 s).
 """

@@ -8,8 +8,13 @@ scaling at equal MACs, phi = 0..2, with the paper's alpha, beta, gamma = 1.2, 1.
 9 networks (the baseline is shared by the four lines). ``--from-study STUDY`` takes alpha, beta,
 gamma from a finished grid search instead (the proxy's own coefficients).
 Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget), calibrated
-in ``results/cifar10_calibration``; run from the repository root. With a GPU, raise
-``--limit-train``/``--epochs`` under a new ``--study``.
+in ``results/cifar10_calibration``; run from the repository root.
+
+On one GPU: all 50,000 training images, 30 epochs, 5 seeds, as a study of its own (calibrate
+the step at that budget first: ``experiments/cifar10/calibration.py`` with the same flags)::
+
+    scaling sweep compound-vs-single --config experiments/cifar10/sweep_compound_vs_single.py \
+        --study cifar10_compound_vs_single_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/README.md (measured on 2 CPU cores).
 """

@@ -11,6 +11,13 @@ The paper's coefficients on the same proxy: ``sweep_compound_vs_single.py``; run
 (the baseline, and any single-dimension network that rounds the same) are copied, not trained again.
 Proxy: ``scaling.proxies.cifar10``; run from the repository root.
 
+On one GPU, after the search on the same budget (``search.py``'s docstring), all 50,000 training
+images, 30 epochs, 5 seeds::
+
+    scaling sweep compound-vs-single --config experiments/cifar10/sweep_compound_vs_single_searched.py \
+        --study cifar10_compound_vs_single_searched_gpu --from-study cifar10_search_gpu \
+        --limit-train 50000 --epochs 30 --seeds 5
+
 Expected wall time: see results/README.md (measured on 2 CPU cores).
 """
 

@@ -7,8 +7,13 @@ no new pixels (``experiments/imagenette/sweep_resolution.py`` has real ones).
     scaling plot cifar10_resolution
 
 Proxy: ``scaling.proxies.cifar10`` (its docstring has the network, data and budget), calibrated
-in ``results/cifar10_calibration``; run from the repository root. With a GPU, raise
-``--limit-train``/``--epochs`` under a new ``--study``.
+in ``results/cifar10_calibration``; run from the repository root.
+
+On one GPU: all 50,000 training images, 30 epochs, 5 seeds, as a study of its own (calibrate
+the step at that budget first: ``experiments/cifar10/calibration.py`` with the same flags)::
+
+    scaling sweep resolution --config experiments/cifar10/sweep_resolution.py \
+        --study cifar10_resolution_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/README.md (measured on 2 CPU cores).
 """

@@ -9,8 +9,13 @@ MobileNetV2 at depth 0.25 and width 0.25 (7 inverted-residual blocks, 171,178 pa
 MMACs at 32 px, output stride 16, ReLU6) on the CIFAR-10 proxy's data, recipe and budget
 (``scaling.proxies.cifar10``); 5 networks (the baseline and four at about 3.6x its MACs), 10 runs.
 The paper scales MobileNetV2 to about 4x (0.3B -> 1.1-1.3B FLOPs) and gives no (d, w, r) for its
-compound row, so the B0 coefficients are used here. With a GPU, raise ``--limit-train`` and
-``--epochs`` under a new ``--study``.
+compound row, so the B0 coefficients are used here.
+
+On one GPU: all 50,000 training images, 30 epochs, 5 seeds, as a study of its own (calibrate
+the step at that budget first: ``experiments/cifar10/calibration.py`` with the same flags)::
+
+    scaling sweep compound-vs-single --config experiments/cifar10/table3_mobilenetv2.py \
+        --study cifar10_table3_mobilenetv2_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/README.md (measured on 2 CPU cores).
 """

@@ -9,7 +9,13 @@ ResNet-50 at depth 0.25 and width 0.125 (5 bottlenecks, 148,754 parameters, 3.21
 output stride 16) on the CIFAR-10 proxy's data, recipe and budget (``scaling.proxies.cifar10``);
 5 networks (the baseline and four at about 5.6x its MACs), 10 runs. The paper scales ResNet-50 to
 about 4x (4.1B -> 14.7-16.7B FLOPs) and gives no (d, w, r) for its compound row, so the B0
-coefficients are used here. With a GPU, raise ``--limit-train`` and ``--epochs`` under a new ``--study``.
+coefficients are used here.
+
+On one GPU: all 50,000 training images, 30 epochs, 5 seeds, as a study of its own (calibrate
+the step at that budget first: ``experiments/cifar10/calibration.py`` with the same flags)::
+
+    scaling sweep compound-vs-single --config experiments/cifar10/table3_resnet50.py \
+        --study cifar10_table3_resnet50_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/README.md (measured on 2 CPU cores).
 """

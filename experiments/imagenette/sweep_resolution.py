@@ -8,6 +8,11 @@
 Proxy: ``scaling.proxies.imagenette`` (its docstring has the network, data, memory and budget);
 run from the repository root.
 
+On one GPU: 30 epochs and 5 seeds, as a study of its own::
+
+    scaling sweep resolution --config experiments/imagenette/sweep_resolution.py \
+        --study imagenette_resolution_gpu --epochs 30 --seeds 5
+
 Expected wall time: see results/README.md (measured on 2 CPU cores).
 """
 
