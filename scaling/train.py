@@ -319,11 +319,15 @@ def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig) -> None:
     path = workdir / "config.json"
     if not path.exists():
         return
-    mine = config.to_dict(cfg)
-    theirs = json.loads(path.read_text())
-    diff = sorted(k for k in mine if k not in EXECUTION_FIELDS and theirs.get(k) != mine[k])
+    diff = _differences(cfg, json.loads(path.read_text()))
     if diff:
         raise ConfigError(f"{workdir} holds a run with a different config ({', '.join(diff)}); use a new workdir")
+
+
+def _differences(cfg: TrainConfig, theirs: dict) -> list[str]:
+    """The fields, execution fields aside, in which the stored config ``theirs`` differs from ``cfg``."""
+    mine = config.to_dict(cfg)
+    return sorted(k for k in mine if k not in EXECUTION_FIELDS and theirs.get(k) != mine[k])
 
 
 class _Clock:
@@ -517,7 +521,6 @@ def finished_run(cfg: TrainConfig, workdirs) -> pathlib.Path | None:
     """The first of ``workdirs`` that holds a finished run ("ok", with its checkpoint) of ``cfg`` on
     as many devices: training ``cfg`` again would compute the same numbers (runs are deterministic)."""
     cfg, _, devices = prepare(cfg)
-    mine = {k: v for k, v in config.to_dict(cfg).items() if k not in EXECUTION_FIELDS}
     for workdir in map(pathlib.Path, workdirs):
         try:
             result = json.loads((workdir / "result.json").read_text())
@@ -525,7 +528,7 @@ def finished_run(cfg: TrainConfig, workdirs) -> pathlib.Path | None:
         except (OSError, ValueError):
             continue
         if (result.get("status") == "ok" and result.get("num_devices") == len(devices) and (workdir / "ckpt").is_dir()
-                and {k: theirs.get(k) for k in mine} == mine):
+                and not _differences(cfg, theirs)):
             return workdir
     return None
 
