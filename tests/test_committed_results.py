@@ -54,5 +54,8 @@ def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
     table = pd.read_csv(study_dir / "trials.csv")
     done = table[table["state"] == "COMPLETE"]
     assert sorted(zip(done["candidate"], done["seed"], strict=True)) == sorted((p.name, p.seed) for p in pts)
-    assert summary["complete"] and summary["runs"] == len(pts) and not summary["failures"]
+    assert summary["complete"] and summary["runs"] == len(pts)
+    # a run whose worker was lost (a sitting that ended) was retried from its checkpoint and finished
+    # (every point is COMPLETE above); no run diverged or failed for good
+    assert all(f["kind"] in runner.RETRYABLE for f in summary["failures"]), summary["failures"]
     assert cfg.study.train.limit_test is None and (done["num_classes"] == 10).all()  # the whole test split
