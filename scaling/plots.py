@@ -101,7 +101,7 @@ def _point_text(row: pd.Series, curve: bool) -> str:
         return f"phi={row['phi']:g}"
     if pd.notna(row.get("alpha")):
         return f"({row['alpha']:g}, {row['beta']:g}, {row['gamma']:g})"
-    return f"d={row['d']:g} w={row['w']:g} r={row['r']:g}"
+    return f"d={row['d']:.3g} w={row['w']:.3g} r={row['r']:.3g}"
 
 
 def save(fig: Figure, path_stem: str | os.PathLike) -> None:
