@@ -55,7 +55,7 @@ def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
     done = table[table["state"] == "COMPLETE"]
     assert sorted(zip(done["candidate"], done["seed"], strict=True)) == sorted((p.name, p.seed) for p in pts)
     assert summary["complete"] and summary["runs"] == len(pts)
-    # a run whose worker was lost (a sitting that ended) was retried from its checkpoint and finished
-    # (every point is COMPLETE above); no run diverged or failed for good
-    assert all(f["kind"] in runner.RETRYABLE for f in summary["failures"]), summary["failures"]
+    # a run whose worker was lost or interrupted (a sitting that ended) was redone from its checkpoint
+    # and finished (every point is COMPLETE above); no run diverged or ran out of memory
+    assert not [f for f in summary["failures"] if f["kind"] in runner.TERMINAL], summary["failures"]
     assert cfg.study.train.limit_test is None and (done["num_classes"] == 10).all()  # the whole test split
