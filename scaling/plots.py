@@ -8,6 +8,7 @@ labels are placed so that they never overlap each other (:func:`label_points`).
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
@@ -54,6 +55,45 @@ def search_space(df: pd.DataFrame) -> Figure:
     ax.set_title("compound-scaling candidates at phi = 1")
     ax.legend(loc="upper left", fontsize="small")
     return fig
+
+
+def ranking(df: pd.DataFrame) -> Figure:
+    """Step 1: the candidates by mean minival top-1, best first, every seed drawn; those whose gap to the
+    best is within the summary's noise rule (2 standard errors of the pooled seed noise) in colour,
+    the others grey (all in colour with one seed each: the noise is unknown)."""
+    done = results.candidate_stats(df)
+    fig = _figure((6.4, max(3.2, 1.4 + 0.26 * len(done))))
+    ax = fig.add_subplot()
+    if not done.empty:
+        runs = df[df["state"] == "COMPLETE"]
+        noise, best = results.seed_noise(done), done.iloc[0]
+        for i, (_, row) in enumerate(done.iterrows()):
+            close = noise is None or best["score"] - row["score"] <= \
+                2 * noise * math.sqrt(1 / best["seeds"] + 1 / row["seeds"])
+            color = "C0" if close else "0.55"
+            seeds = 100 * runs.loc[runs["candidate"] == row["candidate"], "value"]  # the score: minival top-1
+            ax.scatter(seeds, [i] * len(seeds), s=16, facecolors="none", edgecolors=color)
+            ax.scatter([100 * row["score"]], [i], s=44, color=color)
+        ax.set_yticks(range(len(done)), [_ranked_label(r) for _, r in done.iterrows()], fontsize="small")
+        ax.set_ylim(len(done) - 0.5, -0.5)  # best on top
+        if noise is None:
+            ax.scatter([], [], s=44, color="C0", label="mean (one seed each: noise unknown)")
+        else:
+            ax.scatter([], [], s=44, color="C0", label="mean, within the seed noise of the best")
+            ax.scatter([], [], s=44, color="0.55", label="mean, beyond it")
+        ax.scatter([], [], s=16, facecolors="none", edgecolors="0.3", label="one seed")
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_xlabel("minival top-1 (%)")
+    ax.set_ylabel("(alpha, beta, gamma), real MAC ratio")
+    ax.set_title("candidates ranked by mean minival top-1")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
+def _ranked_label(row: pd.Series) -> str:
+    ratio = f" x{row['mac_ratio']:.2f}" if pd.notna(row.get("mac_ratio")) else ""
+    paper = " paper" if row.get("paper") is True else ""
+    return f"({row['alpha']:g}, {row['beta']:g}, {row['gamma']:g}){ratio}{paper}"
 
 
 def _failed_candidates(df: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +157,7 @@ def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> l
     Returns the stems written."""
     directory = pathlib.Path(directory)
     figures = ([("accuracy_vs_macs", accuracy_vs_macs)] if kind != "calibration" else []) + \
-        ([("search_space", search_space)] if kind == "search" else [])
+        ([("search_space", search_space), ("ranking", ranking)] if kind == "search" else [])
     for stem, draw in figures:
         save(draw(df), directory / stem)
     return [directory / stem for stem, _ in figures]
