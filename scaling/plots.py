@@ -8,7 +8,6 @@ labels are placed so that they never overlap each other (:func:`label_points`).
 
 from __future__ import annotations
 
-import math
 import os
 import pathlib
 import re
@@ -68,8 +67,7 @@ def ranking(df: pd.DataFrame) -> Figure:
         runs = df[df["state"] == "COMPLETE"]
         noise, best = results.seed_noise(done), done.iloc[0]
         for i, (_, row) in enumerate(done.iterrows()):
-            close = noise is None or best["score"] - row["score"] <= \
-                2 * noise * math.sqrt(1 / best["seeds"] + 1 / row["seeds"])
+            close = noise is None or not results.beats_beyond_noise(best, row, noise)
             color = "C0" if close else "0.55"
             seeds = 100 * runs.loc[runs["candidate"] == row["candidate"], "value"]  # the score: minival top-1
             ax.scatter(seeds, [i] * len(seeds), s=16, facecolors="none", edgecolors=color)

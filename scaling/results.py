@@ -162,6 +162,12 @@ def calibration_verdict(table: pd.DataFrame, tolerance: float) -> list[dict]:
     return out
 
 
+def beats_beyond_noise(a, b, noise: float) -> bool:
+    """Whether candidate ``a``'s mean score exceeds ``b``'s by more than 2 standard errors of the pooled
+    seed ``noise`` (rows of :func:`candidate_stats`): the summary's noise rule."""
+    return a["score"] - b["score"] > 2 * noise * math.sqrt(1 / a["seeds"] + 1 / b["seeds"])
+
+
 def _winner(stats: pd.DataFrame) -> dict:
     """Best and runner-up by seed mean, and whether the margin exceeds 2 standard errors of the noise."""
     best = _record(stats.iloc[0])
@@ -177,8 +183,7 @@ def _winner(stats: pd.DataFrame) -> dict:
         out["runner_up"] = runner
         out["margin"] = best["score"] - runner["score"]
         if out["seed_noise"] is not None:
-            se = out["seed_noise"] * math.sqrt(1 / best["seeds"] + 1 / runner["seeds"])
-            out["beats_runner_up_beyond_noise"] = bool(out["margin"] > 2 * se)
+            out["beats_runner_up_beyond_noise"] = bool(beats_beyond_noise(best, runner, out["seed_noise"]))
     return out
 
 
