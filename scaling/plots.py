@@ -149,16 +149,21 @@ def save(fig: Figure, path_stem: str | os.PathLike) -> None:
                            lambda tmp, ext=ext: fig.savefig(tmp, format=ext, bbox_inches="tight", dpi=150))
 
 
+#: Study kind -> the generic figures :func:`save_figures` draws for it. A sweep has its own accuracy
+#: against MACs (:func:`sweep_figure`, one line per dimension), where networks of equal MACs, which Figs. 4
+#: and 8 match on purpose, stay apart; one axis of per-network labels cannot tell them apart. A
+#: calibration's rows differ by learning rate, not only by network (:func:`calibration_figure`).
+STUDY_FIGURES = {"search": ("accuracy_vs_macs", "search_space", "ranking"), "scale-up": ("accuracy_vs_macs",)}
+
+
 def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> list[pathlib.Path]:
-    """The study's figures in ``directory``: search space (step 1 only) and accuracy vs MACs (not for a
-    calibration, whose rows differ by learning rate, not only by network: :func:`calibration_figure`).
-    Returns the stems written."""
+    """The study's generic figures (``STUDY_FIGURES``) in ``directory``; returns the stems written."""
     directory = pathlib.Path(directory)
-    figures = ([("accuracy_vs_macs", accuracy_vs_macs)] if kind != "calibration" else []) + \
-        ([("search_space", search_space), ("ranking", ranking)] if kind == "search" else [])
-    for stem, draw in figures:
-        save(draw(df), directory / stem)
-    return [directory / stem for stem, _ in figures]
+    draw = {"accuracy_vs_macs": accuracy_vs_macs, "search_space": search_space, "ranking": ranking}
+    stems = STUDY_FIGURES.get(kind, ())
+    for stem in stems:
+        save(draw[stem](df), directory / stem)
+    return [directory / stem for stem in stems]
 
 
 # --------------------------------------------------------------------------------------------
