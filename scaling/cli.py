@@ -236,13 +236,19 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if args.study not in known:
         raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
     df, _ = results.load(known[args.study])
-    c = results.compare(df, args.a, args.b, args.metric)
+    if args.at_macs is None:
+        c, what, counted = results.compare(df, args.a, args.b, args.metric), "", "seeds"
+    else:
+        if not args.at_macs > 0:
+            raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
+        c = results.compare_lines(df, args.a, args.b, args.at_macs, args.metric)
+        what, counted = f" at {args.at_macs / 1e6:.4g} MMACs (lines fitted in log MACs)", "runs"
     if c.exceeds_noise is None:
         verdict = "noise unknown (each needs 2 or more seeds)"
     else:
         verdict = "beyond the seed noise" if c.exceeds_noise else "within the seed noise"
-    print(f"{args.b} - {args.a}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} to "
-          f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} seeds; Welch p = {c.p_value:.3g}): {verdict}")
+    print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} to "
+          f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}; Welch p = {c.p_value:.3g}): {verdict}")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -367,9 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="the difference of two networks' mean top-1 in one study, with its CI")
     p.add_argument("study", help="a study with a trials table in --results-dir")
-    p.add_argument("a", help="a candidate of the study (its trials table's candidate column)")
-    p.add_argument("b", help="another candidate: the difference is b - a")
+    p.add_argument("a", help="a candidate of the study (its trials table's candidate column), or with --at-macs "
+                   "a sweep line (\"d=1, r=1\")")
+    p.add_argument("b", help="another candidate (or line): the difference is b - a")
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
+    p.add_argument("--at-macs", type=float, default=None,
+                   help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_compare)
 

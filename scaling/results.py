@@ -14,6 +14,7 @@ import os
 import pathlib
 import platform
 
+import numpy as np
 import optuna
 import pandas as pd
 
@@ -331,6 +332,28 @@ def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
             raise ConfigError(f"no completed run of {name!r} in the study (candidates: {known})")
         groups[name] = list(values)
     return welch(groups[a], groups[b])
+
+
+def compare_lines(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "test_top1"):
+    """Sweep line ``b`` minus line ``a`` at ``at`` MACs, each fitted on all its runs (``stats.compare_lines``).
+
+    ``a`` and ``b`` are line names of one sweep's table (``sweep_table``'s ``line``: ``"d=2, r=1.3"``).
+    """
+    from scaling.config import ConfigError
+    from scaling.stats import compare_lines as welch_lines
+
+    table = sweep_table(df)
+    runs = []
+    for name in (a, b):
+        rows = table[table["line"] == name]
+        if rows.empty:
+            raise ConfigError(f"no sweep line {name!r} in the study (lines: {', '.join(table['line'].unique())})")
+        seeds = rows[f"{metric}_seeds"]
+        runs += [np.repeat(rows["macs"].to_numpy(), seeds.map(len)), np.concatenate(seeds.to_list())]
+    try:
+        return welch_lines(*runs, at=at)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def describe_sweep(table: pd.DataFrame, metric: str = "test_top1") -> str:

@@ -1,8 +1,9 @@
 """Statistics that a figure or a table may claim: seed intervals, differences beyond the noise, saturation.
 
 ``interval`` is the Student-t confidence interval of a mean over seeds; ``compare`` the Welch interval
-of a difference of two means; ``fit_saturation`` decides whether accuracy rises with MACs, and whether
-it saturates inside the measured range (paper Fig. 3), from every run of a sweep line. numpy and scipy only.
+of a difference of two means, ``compare_lines`` that of two fitted lines at one MACs value;
+``fit_saturation`` decides whether accuracy rises with MACs, and whether it saturates inside the
+measured range (paper Fig. 3), from every run of a sweep line. numpy and scipy only.
 """
 
 from __future__ import annotations
@@ -83,6 +84,39 @@ def compare(a, b, confidence: float = 0.95) -> Comparison:
     h = float(special.stdtrit(df, (1 + confidence) / 2) * se)
     p = float(2 * special.stdtr(df, -abs(diff) / se))
     return Comparison(diff, h, diff - h, diff + h, p, float(df), a.n, b.n, bool(abs(diff) > h), confidence)
+
+
+def compare_lines(macs_a, accuracy_a, macs_b, accuracy_b, at: float, confidence: float = 0.95) -> Comparison:
+    """Line ``b`` minus line ``a`` at ``at`` MACs (paper Fig. 4: which baseline's width curve is higher).
+
+    Each line's runs (one (MACs, accuracy) pair per seed and point) are fitted by least squares against
+    log2(MACs), and the two predictions at ``at`` are compared with a Welch interval on their standard
+    errors (n - 2 degrees of freedom each). The fit assumes accuracy linear in log MACs over each line's
+    range (what ``fit_saturation`` chooses for a line that rises without saturating); ``at`` must lie
+    inside both ranges (no extrapolation). ``n_a``, ``n_b`` count runs.
+    """
+    fits = [_line_at(np.log2(np.asarray(m, dtype=float).ravel()), np.asarray(y, dtype=float).ravel(), math.log2(at))
+            for m, y in ((macs_a, accuracy_a), (macs_b, accuracy_b))]
+    (ya, va, dfa, na), (yb, vb, dfb, nb) = fits
+    diff, se = yb - ya, math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / dfa + vb**2 / dfb) if se > 0 else math.inf
+    h = float(special.stdtrit(df, (1 + confidence) / 2) * se)
+    p = float(2 * special.stdtr(df, -abs(diff) / se)) if se > 0 else float(diff == 0)
+    return Comparison(diff, h, diff - h, diff + h, p, float(df), na, nb, bool(abs(diff) > h), confidence)
+
+
+def _line_at(x, y, x0) -> tuple[float, float, int, int]:
+    """The least-squares line's value at ``x0``, its variance, degrees of freedom and run count."""
+    distinct = np.unique(x)
+    if distinct.size < 2 or x.size < 3:
+        raise ValueError(f"a line needs runs at 2 or more MACs and 3 or more runs, got {x.size} at {distinct.size}")
+    if not distinct[0] <= x0 <= distinct[-1]:
+        raise ValueError(f"{2 ** x0:.4g} MACs lies outside a line's range ({2 ** distinct[0]:.4g} to "
+                         f"{2 ** distinct[-1]:.4g}): no extrapolation")
+    a, slope, rss = _line(x, y)
+    n = x.size
+    variance = rss / (n - 2) * (1 / n + (x0 - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum())
+    return a + slope * x0, variance, n - 2, n
 
 
 # --------------------------------------------------------------------------------------------

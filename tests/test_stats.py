@@ -68,6 +68,30 @@ def true_saturation(threshold, b=20.0, c=1.2):
     return M0 * 2.0 ** (math.log2(b * c * math.log(2) / threshold) / c)
 
 
+def test_compare_lines_at_one_macs_value_covers_the_true_gap_and_matches_the_regression_formula():
+    rng = np.random.default_rng(2)
+    macs_a, macs_b = np.repeat([1e6, 2e6, 4e6, 8e6], 3), np.repeat([1.5e6, 3e6, 6e6, 12e6], 3)
+
+    def runs(macs, a, slope, sd):
+        return a + slope * np.log2(macs / 1e6) + rng.normal(0, sd, macs.size)
+
+    found = [stats.compare_lines(macs_a, runs(macs_a, 50, 2, 1.0), macs_b, runs(macs_b, 51, 1, 2.0), at=4e6)
+             for _ in range(2000)]
+    assert 0.93 <= np.mean([c.low <= (51 + 1 * 2) - (50 + 2 * 2) <= c.high for c in found]) <= 0.97
+    assert all(c.exceeds_noise == (c.low > 0 or c.high < 0) for c in found) and found[0].n_a == 12
+    # at x = log2(at) = 0 each line's prediction is its intercept: scipy's intercept and its standard error
+    ya, yb = runs(np.repeat([0.5e6, 1e6, 2e6], 2), 50, 2, 1), runs(np.repeat([0.5e6, 2e6], 3), 53, 1, 1)
+    fa, fb = (scipy_stats.linregress(np.log2(m), y) for m, y in ((np.repeat([0.5, 1, 2], 2), ya),
+                                                                 (np.repeat([0.5, 2], 3), yb)))
+    c = stats.compare_lines(np.repeat([0.5e6, 1e6, 2e6], 2), ya, np.repeat([0.5e6, 2e6], 3), yb, at=1e6)
+    assert c.difference == pytest.approx(fb.intercept - fa.intercept)
+    se = math.hypot(fa.intercept_stderr, fb.intercept_stderr)
+    assert c.half_width == pytest.approx(scipy_stats.t.ppf(0.975, c.df) * se)
+    assert 4 <= c.df <= 8  # Welch-Satterthwaite: between the smaller and the summed n - 2 (4 and 4)
+    with pytest.raises(ValueError, match="outside a line's range"):
+        stats.compare_lines(macs_a, runs(macs_a, 50, 2, 1), macs_b, runs(macs_b, 51, 1, 1), at=1.2e6)
+
+
 def test_saturating_data_give_a_saturation_point_whose_interval_holds_the_truth():
     macs, top1 = _runs(saturating, range(6), seeds=3, noise=0.3)
     fit = stats.fit_saturation(macs, top1, threshold=1.0, resamples=200)

@@ -188,6 +188,26 @@ def test_each_sweep_writes_its_table_and_figure(name, tmp_path, monkeypatch, cap
     assert "trained 0 run(s)" in capsys.readouterr().out
 
 
+def test_compare_two_width_lines_at_equal_macs(tmp_path, monkeypatch, capsys):
+    """Fig. 4's question from the command line: one baseline's width line against another's at one MACs value."""
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)  # the same accuracy law on every line
+    cfg = _config("width-baselines", tmp_path, seeds=2)
+    sweeps.sweep(cfg)
+    table = results.sweep_table(results.load(tmp_path / cfg.study.name)[0])
+    ranges = table.groupby("line")["macs"].agg(["min", "max"])
+    at = (ranges["min"].max() + ranges["max"].min()) / 2  # inside both lines' MACs
+    argv = ["compare", cfg.study.name, "d=1, r=1", "d=2, r=1", "--results-dir", str(tmp_path)]
+    capsys.readouterr()
+    assert cli.main([*argv, "--at-macs", str(at)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"d=2, r=1 - d=1, r=1 at {at / 1e6:.4g} MMACs") and "+0.00 pts" in out
+    assert "4 and 4 runs" in out and out.strip().endswith("within the seed noise")
+    assert cli.main([*argv, "--at-macs", str(ranges["max"].max() * 2)]) == 2  # no extrapolation
+    assert "outside a line's range" in capsys.readouterr().err
+    assert cli.main([*argv[:2], "d=1, r=1", "d=9, r=1", "--results-dir", str(tmp_path), "--at-macs", str(at)]) == 2
+    assert "no sweep line 'd=9, r=1'" in capsys.readouterr().err
+
+
 def test_compound_coefficients_from_a_finished_search(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
     assert cli.main(["search", "--study", "s", "--results-dir", str(tmp_path), "--beta", "1,1.1,1.2",
