@@ -182,7 +182,8 @@ LABEL_COSTS = {"label": 1e6, "marker": 1e3, "outside": 1e3, "ambiguous": 300.0, 
 
 
 def label_points(fig: Figure, labels, fontsize="x-small") -> list:
-    """Annotate ``labels`` ((axes, x, y, text) in data coordinates) so that no two labels overlap.
+    """Annotate ``labels`` ((axes, x, y, text) in data coordinates, optionally a fifth item: the text's
+    colour) so that no two labels overlap.
 
     Call it once the figure is complete (it draws the canvas, then keeps the labels out of the layout).
     Each label in turn tries ``LABEL_DIRECTIONS`` at each of ``LABEL_RINGS`` around its point and takes
@@ -196,11 +197,11 @@ def label_points(fig: Figure, labels, fontsize="x-small") -> list:
     renderer = fig.canvas.get_renderer()
     px = fig.dpi / 72
     points, lines = {}, {ax: _line_samples(ax, 3.0) for ax, *_ in labels}
-    for ax, x, y, _ in labels:
+    for ax, x, y, *_ in labels:
         points.setdefault(ax, []).append(ax.transData.transform((x, y)))
     markers = {ax: [_square(p, MARKER_CLEARANCE * px) for p in mine] for ax, mine in points.items()}
     placed, out = [], []
-    for ax, x, y, text in labels:
+    for ax, x, y, text, *color in labels:
         point = ax.transData.transform((x, y))
         probe = ax.text(0, 0, text, fontsize=fontsize)
         box = probe.get_window_extent(renderer)
@@ -219,9 +220,10 @@ def label_points(fig: Figure, labels, fontsize="x-small") -> list:
                 candidates.append((cost, k, ring, ux, uy, rect))
         _, k, ring, ux, uy, rect = min(candidates, key=lambda c: c[0])  # the first of equal costs
         ha, va = {1: "left", 0: "center", -1: "right"}[ux], {1: "bottom", 0: "center", -1: "top"}[uy]
-        arrow = dict(arrowstyle="-", lw=0.6, color="0.3", shrinkA=0, shrinkB=MARKER_CLEARANCE) if k else None
+        ink = color[0] if color else None
+        arrow = dict(arrowstyle="-", lw=0.6, color=ink or "0.3", shrinkA=0, shrinkB=MARKER_CLEARANCE) if k else None
         ann = ax.annotate(text, (x, y), xytext=(ux * ring, uy * ring), textcoords="offset points", ha=ha, va=va,
-                          fontsize=fontsize, arrowprops=arrow, annotation_clip=False)
+                          fontsize=fontsize, color=ink, arrowprops=arrow, annotation_clip=False)
         ann.set_in_layout(False)
         placed.append(rect)
         out.append(ann)
@@ -319,7 +321,7 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
         if panels:
             axes[k].set_title(line)
     for ax, mine in zip(axes, handles, strict=True):
-        xs = [x for a, x, _, _ in labels if a is ax]
+        xs = [x for a, x, *_ in labels if a is ax]
         if logx and xs:
             _log_axis(ax, min(xs), max(xs))
         ax.set_xlabel(f"MACs ({unit}{', log scale' if logx else ''})")
@@ -350,7 +352,7 @@ def _draw_line(ax, rows: pd.DataFrame, line: str, color, scale: float, metric: s
     yerr = 100 * rows[f"{metric}_ci"].fillna(0) if (rows["seeds"] > 1).any() else None
     handles = [ax.errorbar(x, y, yerr=yerr, fmt="o-", lw=0.8, color=color, capsize=3,
                            label=_points_label(line, rows["seeds"]))]
-    labels = [(ax, xi, yi, text) for xi, yi, text in zip(x, y, rows["label"], strict=True)]
+    labels = [(ax, xi, yi, text, color) for xi, yi, text in zip(x, y, rows["label"], strict=True)]  # in its colour
     if not fit:
         return handles, labels
     seeds = rows[f"{metric}_seeds"]
