@@ -235,7 +235,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
     known = results.studies(args.results_dir)
     if args.study not in known:
         raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
-    df, _ = results.load(known[args.study])
+    df, summary = results.load(known[args.study])
+    if args.at_macs is not None and not summary["kind"].startswith("sweep:"):
+        raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {summary['kind']} study")
     if args.at_macs is None:
         c, what, counted = results.compare(df, args.a, args.b, args.metric), "", "seeds"
     else:
