@@ -355,10 +355,8 @@ def _draw_line(ax, rows: pd.DataFrame, line: str, color, scale: float, metric: s
     labels = [(ax, xi, yi, text, color) for xi, yi, text in zip(x, y, rows["label"], strict=True)]  # in its colour
     if not fit:
         return handles, labels
-    seeds = rows[f"{metric}_seeds"]
-    macs = np.repeat(rows["macs"].to_numpy(dtype=float), [len(s) for s in seeds])
-    top1 = 100 * np.concatenate([np.asarray(s, dtype=float) for s in seeds])
-    result = stats.fit_saturation(macs, top1, threshold=threshold, resamples=resamples)
+    macs, top1 = results.line_runs(rows, metric)
+    result = stats.fit_saturation(macs, 100 * top1, threshold=threshold, resamples=resamples)
     curve = result.curve()
     verdict = textwrap.fill(result.verdict, LEGEND_WIDTH)
     if curve is None:

@@ -334,6 +334,13 @@ def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
     return welch(groups[a], groups[b])
 
 
+def line_runs(rows: pd.DataFrame, metric: str = "test_top1") -> tuple[np.ndarray, np.ndarray]:
+    """(MACs, ``metric``), one pair per run, of ``sweep_table`` rows (each a point with its ``<metric>_seeds``)."""
+    seeds = rows[f"{metric}_seeds"]
+    return (np.repeat(rows["macs"].to_numpy(dtype=float), [len(v) for v in seeds]),
+            np.concatenate([np.asarray(v, dtype=float) for v in seeds]))
+
+
 def compare_lines(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "test_top1"):
     """Sweep line ``b`` minus line ``a`` at ``at`` MACs, each fitted on all its runs (``stats.compare_lines``).
 
@@ -348,8 +355,7 @@ def compare_lines(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "te
         rows = table[table["line"] == name]
         if rows.empty:
             raise ConfigError(f"no sweep line {name!r} in the study (lines: {', '.join(table['line'].unique())})")
-        seeds = rows[f"{metric}_seeds"]
-        runs += [np.repeat(rows["macs"].to_numpy(), seeds.map(len)), np.concatenate(seeds.to_list())]
+        runs += line_runs(rows, metric)
     try:
         return welch_lines(*runs, at=at)
     except ValueError as e:
