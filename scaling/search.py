@@ -10,6 +10,7 @@ times the seeds; the winner is the best seed mean of minival top-1.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from scaling import config, cost, results, rules
 from scaling import study as runner
@@ -120,14 +121,23 @@ def scale_up(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phis: l
 
 def from_study(name: str, results_dir: str = "results", storage: str | None = None
                ) -> tuple[SearchConfig, tuple[float, float, float]]:
-    """The stored config and best (alpha, beta, gamma) of the finished step-1 search ``name``."""
+    """The stored config and best (alpha, beta, gamma) of the finished step-1 search ``name``: from its
+    study storage, or, where that is absent (a clone of the committed ``results/``), its summary.json."""
     where = StudyConfig(name=name, results_dir=results_dir, storage=storage)
-    study = runner.load(where)
-    if study.user_attrs.get("definition", {}).get("kind") != "search":
+    try:
+        study = runner.load(where)
+    except StudyError:
+        if storage or not (where.dir / "summary.json").exists():
+            raise
+        summary = json.loads((where.dir / "summary.json").read_text())
+    else:
+        if study.user_attrs.get("definition", {}).get("kind") != "search":
+            raise StudyError(f"study {name!r} is not a step-1 search")
+        summary = results.summarize(results.trials_table(study), study=name, kind="search",
+                                    config=study.user_attrs["config"], storage="", points=0)
+    if summary.get("kind") != "search":
         raise StudyError(f"study {name!r} is not a step-1 search")
-    stored = config.from_dict(SearchConfig, study.user_attrs["config"])
-    summary = results.summarize(results.trials_table(study), study=name, kind="search",
-                                config=study.user_attrs["config"], storage="", points=0)
+    stored = config.from_dict(SearchConfig, summary["config"])
     if not summary.get("best"):
         raise StudyError(f"study {name!r} has no completed trial yet")
     best = summary["best"]

@@ -16,6 +16,7 @@ from flax import nnx
 
 from scaling import calibration, cam, cli, config, cost, plots, proxies, results, rules, search, sweeps, train
 from scaling.models import build_model
+from scaling.study import StudyError
 
 TINY = dict(depth=0.25, width=0.5, base_resolution=16, **proxies.SMOKE, compilation_cache=None)
 #: Few points per sweep: (sweep, overrides, expected networks).
@@ -216,6 +217,11 @@ def test_compound_coefficients_from_a_finished_search(tmp_path, monkeypatch):
     cfg = sweeps.resolve(_config("compound-vs-single", tmp_path, from_study="s"))
     assert (cfg.alpha, cfg.beta, cfg.gamma) == tuple(best[k] for k in ("alpha", "beta", "gamma"))
     assert cfg.from_study is None
+    (tmp_path / "s" / "journal.log").unlink()  # a clone holds the committed summary, not the journal
+    assert sweeps.resolve(_config("compound-vs-single", tmp_path, from_study="s")) == cfg
+    (tmp_path / "s" / "summary.json").unlink()
+    with pytest.raises(StudyError, match="no study 's'"):
+        sweeps.resolve(_config("compound-vs-single", tmp_path, from_study="s"))
 
 
 # --------------------------------------------------------------------------------------------
