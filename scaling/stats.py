@@ -185,9 +185,9 @@ def fit_saturation(macs, accuracy, *, threshold: float = 0.5, confidence: float 
     x = np.log2(m / m0)
     levels = np.unique(x)
     base = dict(m0=m0, m_max=m_max, threshold=threshold, saturation_macs=None, saturation_ci=None)
-    if n < 3 or levels.size < 2:
+    if n < 3 or levels.size < 3:  # through two MACs values any curve is a line: nothing to tell apart
         return Saturation("constant", {"a": float(y.mean()) if n else math.nan}, {}, (math.nan,) * 3,
-                          verdict=f"too few runs to fit ({n} run(s) at {levels.size} MACs value(s))", **base)
+                          verdict=f"too few points to fit ({n} run(s) at {levels.size} MACs value(s))", **base)
 
     a, slope, rss_line = _line(x, y)
     df = n - 2

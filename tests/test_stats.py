@@ -153,7 +153,10 @@ def test_three_macs_values_never_get_three_parameters():
     assert fit.model == "line" and set(fit.aicc) == {"constant", "line"}
 
 
-def test_too_few_runs():
-    assert stats.fit_saturation([M0, 2 * M0], [39.0, 41.0]).verdict.startswith("too few runs to fit")
+def test_too_few_runs_or_macs_values():
+    assert stats.fit_saturation([M0, 2 * M0], [39.0, 41.0]).verdict.startswith("too few points to fit")
+    # two seeds at each of two MACs values (Table 3's lines): any curve through them is a line
+    fit = stats.fit_saturation([M0, M0, 4 * M0, 4 * M0], [39.0, 39.4, 43.0, 43.2])
+    assert fit.curve() is None and "2 MACs value" in fit.verdict
     fit = stats.fit_saturation([M0] * 3, [39.0, 38.1, 38.5])
     assert fit.model == "constant" and fit.curve() is None and "1 MACs value" in fit.verdict
