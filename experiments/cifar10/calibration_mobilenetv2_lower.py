@@ -27,7 +27,8 @@ from scaling.study import StudyConfig
 def get_config() -> CalibrationConfig:
     network = Network(baseline="mobilenetv2", depth=0.25, width=0.25, base_resolution=32, output_stride=16)
     return CalibrationConfig(
-        study=StudyConfig(name="cifar10_calibration_mobilenetv2_lower", train=proxies.cifar10(network=network), seeds=2),
+        study=StudyConfig(name="cifar10_calibration_mobilenetv2_lower", train=proxies.cifar10(network=network),
+                          seeds=2),
         networks="1/1/1,1.44/1.21/1.3225",
         lr_factors="0.03125,0.0625",
         tolerance=1.0,
