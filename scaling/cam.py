@@ -29,6 +29,18 @@ from scaling.config import ConfigError
 
 ROLES = ("baseline", "deeper", "wider", "higher resolution", "compound")
 
+#: Imagenette's class folders are ImageNet WordNet IDs; the figure shows their names (the list in the
+#: docstring of TFDS's imagenette builder, which keeps no table of them).
+CLASS_NAMES = {"n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
+               "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
+               "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
+               "n03888257": "parachute"}
+
+
+def class_name(name: str) -> str:
+    """A class folder's name as shown: an Imagenette WordNet ID as its class name, anything else as is."""
+    return CLASS_NAMES.get(name, name)
+
 
 class CamError(ConfigError):
     """No runs to draw (unknown study, no finished run of any role); one line, exit 2."""
@@ -133,7 +145,7 @@ def figure(picked: dict[str, pd.Series], images: int = 4) -> Figure:
     if n < 1:
         raise CamError(f"need at least one image, got {images}")
     mean, std = np.asarray(dataset.mean), np.asarray(dataset.std)
-    fig = Figure(figsize=(2.3 * len(loaded), 2.3 * n + 1.0))
+    fig = Figure(figsize=(2.3 * len(loaded), 2.3 * n + 1.0), layout="constrained")
     axes = fig.subplots(n, len(loaded), squeeze=False)
     for j, (name, (model, _, result)) in enumerate(loaded.items()):
         x, labels, _ = next(dataset.batches("test", n, resolution=result["resolution"], train=False))
@@ -147,11 +159,11 @@ def figure(picked: dict[str, pd.Series], images: int = 4) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             right = predicted[i] == int(labels[i])
-            ax.set_xlabel(f"pred {dataset.class_names[predicted[i]]}", color="green" if right else "red",
-                          fontsize="small")
+            ax.set_xlabel(f"pred {class_name(dataset.class_names[predicted[i]])}",
+                          color="green" if right else "red", fontsize="small")
             if j == 0:
-                ax.set_ylabel(f"true {dataset.class_names[int(labels[i])]}", fontsize="small")
-    fig.suptitle(f"Class activation maps of the predicted class ({cfg.dataset} test images)")
+                ax.set_ylabel(f"true {class_name(dataset.class_names[int(labels[i])])}", fontsize="small")
+    fig.suptitle(f"Class activation maps of the predicted class ({results.dataset_label(cfg.dataset)} test images)")
     return fig
 
 

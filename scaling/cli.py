@@ -279,7 +279,7 @@ def cmd_cam(args: argparse.Namespace) -> None:
     fig, picked = cam.cam_grid(args.results_dir, args.studies, args.images, args.gmacs)
     stem = pathlib.Path(args.out) if args.out else cam.default_path(args.results_dir, args.studies)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    plots.save(fig, stem)
+    plots.save(fig, stem, dpi=100)  # 2.3-inch panels of 64-128 px images: 100 dpi shows every pixel
     for name, run in picked.items():
         print(f"{name:>17}: {run['study']} {run['candidate']} seed {run['seed']}, {run['macs'] / 1e6:.2f} MMACs")
     print(f"{stem}.png {stem}.pdf")

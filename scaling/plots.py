@@ -142,11 +142,11 @@ def _point_text(row: pd.Series, curve: bool) -> str:
     return f"d={row['d']:.3g} w={row['w']:.3g} r={row['r']:.3g}"
 
 
-def save(fig: Figure, path_stem: str | os.PathLike) -> None:
+def save(fig: Figure, path_stem: str | os.PathLike, dpi: int = 150) -> None:
     """``<stem>.png`` and ``<stem>.pdf``, tight bounding box, each written atomically."""
     for ext in ("png", "pdf"):
         files.atomic_write(f"{path_stem}.{ext}",
-                           lambda tmp, ext=ext: fig.savefig(tmp, format=ext, bbox_inches="tight", dpi=150))
+                           lambda tmp, ext=ext: fig.savefig(tmp, format=ext, bbox_inches="tight", dpi=dpi))
 
 
 #: Study kind -> the generic figures :func:`save_figures` draws for it. A sweep has its own accuracy

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, fake_result
+from conftest import IMAGENETTE, ROOT, fake_result
 from flax import nnx
 
 from scaling import calibration, cam, cli, config, cost, plots, proxies, results, rules, search, sweeps, train
@@ -258,6 +258,13 @@ def test_roles_and_picking_the_runs_closest_in_macs():
     assert cam.pick(runs, gmacs=2e-9)["deeper"]["candidate"] == "b"
 
 
+def test_cam_names_every_imagenette_class():
+    for split in ("train", "test"):
+        folders = sorted(p.name for p in (IMAGENETTE / split).iterdir())
+        assert folders == sorted(cam.CLASS_NAMES), split
+    assert [cam.class_name(n) for n in ("n03417042", "airplane")] == ["garbage truck", "airplane"]
+
+
 def test_cam_bad_input_is_one_line_exit_2(tmp_path, capsys):
     assert cli.main(["cam", "--studies", "nosuch", "--results-dir", str(tmp_path)]) == 2
     assert cli.main(["cam", "--studies", "x", "--images", "0"]) == 2
@@ -316,7 +323,7 @@ def test_a_run_finished_in_another_study_is_copied_not_trained_again(trained):
 def test_cam_grid_of_the_five_models(trained, monkeypatch, capsys):
     study = sweeps.load_config("compound-vs-single").study.name
     figures, save = [], plots.save
-    monkeypatch.setattr(plots, "save", lambda fig, stem: figures.append(fig) or save(fig, stem))
+    monkeypatch.setattr(plots, "save", lambda fig, stem, **kw: figures.append(fig) or save(fig, stem, **kw))
     out = trained / "cams"
     argv = ["cam", "--studies", study, "--images", "3", "--results-dir", str(trained), "--out", str(out)]
     assert cli.main(argv) == 0
