@@ -4,7 +4,7 @@ The CAM of class k is ``sum_c W[c, k] F[:, :, c]``: F is the last feature map (`
 W the classifier kernel (``model.classifier.kernel``, (channels, classes); the same attribute in
 EfficientNet, MobileNetV2 and ResNet). Its spatial mean is the logit of k minus the classifier bias,
 since the classifier reads the global average of F. Maps are upsampled bilinearly to the input size
-and scaled to [0, 1] per image; a network's stride (32 for all three baselines) sets their
+and scaled to [0, 1] per image; a network's output stride (32 for the three baselines, 16 in the proxies) sets their
 coarseness, so inputs under 64 px give 1x1 or 2x2 maps.
 
 Fig. 7 compares, on the same images, the baseline and its deeper, wider, higher-resolution and
