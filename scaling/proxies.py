@@ -20,6 +20,12 @@ SMOKE = dict(epochs=1, steps_per_epoch=2, batch_size=16, limit_train=160, limit_
 CIFAR10 = "folder:../shared/datasets/cifar10"
 IMAGENETTE = "folder:../shared/datasets/imagenette"
 
+#: Table 3's other baselines at the CIFAR-10 proxy's size (depth 0.25, 32 px, output stride 16):
+#: MobileNetV2 at width 0.25 (7 blocks, 171,178 parameters) and ResNet-50 at width 0.125 (5 bottlenecks,
+#: 148,754 parameters).
+MOBILENETV2_CIFAR10 = Network(baseline="mobilenetv2", depth=0.25, width=0.25, base_resolution=32, output_stride=16)
+RESNET50_CIFAR10 = Network(baseline="resnet50", depth=0.25, width=0.125, base_resolution=32, output_stride=16)
+
 
 def digits(**changes) -> TrainConfig:
     """B0 at depth 0.25, width 0.5 and 16 px on scikit-learn's digits: every (alpha, beta, gamma) of a

@@ -21,14 +21,13 @@ Expected wall time: measured on 2 CPU cores, see results/README.md.
 
 from scaling import proxies
 from scaling.calibration import CalibrationConfig
-from scaling.rules import Network
 from scaling.study import StudyConfig
 
 
 def get_config() -> CalibrationConfig:
-    network = Network(baseline="mobilenetv2", depth=0.25, width=0.25, base_resolution=32, output_stride=16)
+    train = proxies.cifar10(network=proxies.MOBILENETV2_CIFAR10)
     return CalibrationConfig(
-        study=StudyConfig(name="cifar10_calibration_mobilenetv2", train=proxies.cifar10(network=network), seeds=2),
+        study=StudyConfig(name="cifar10_calibration_mobilenetv2", train=train, seeds=2),
         networks="1/1/1,1.44/1.21/1.3225",
         lr_factors="0.125,0.25,0.5,1",
         tolerance=1.0,

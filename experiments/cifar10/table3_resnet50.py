@@ -21,13 +21,12 @@ Expected wall time: see results/README.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies
-from scaling.rules import Network
 from scaling.study import StudyConfig
 from scaling.sweeps import SweepConfig
 
 
 def get_config() -> SweepConfig:
-    network = Network(baseline="resnet50", depth=0.25, width=0.125, base_resolution=32, output_stride=16)
+    train = proxies.cifar10(network=proxies.RESNET50_CIFAR10)
     return SweepConfig(
-        study=StudyConfig(name="cifar10_table3_resnet50", train=proxies.cifar10(network=network), seeds=2),
+        study=StudyConfig(name="cifar10_table3_resnet50", train=train, seeds=2),
         sweep="compound-vs-single", phi="0,2", alpha=1.2, beta=1.1, gamma=1.15)
