@@ -155,14 +155,18 @@ def step_memory_bytes(cfg: TrainConfig, spec, num_classes: int, num_devices: int
 
 
 def device_memory_bytes(devices) -> int | None:
-    """Memory the devices can give a run: their ``bytes_limit`` (GPU/TPU), or the host's available RAM (CPU)."""
+    """Memory the devices hold: their ``bytes_limit`` (GPU/TPU), or the host's total RAM (CPU).
+
+    Not the host's free RAM: that counts what a sibling worker's run holds for a while as a limit, and
+    refusing a run for it ended a whole study once (two 7.5-GiB runs had shared the 23-GiB host before).
+    """
     limits = [(d.memory_stats() or {}).get("bytes_limit") for d in devices]
     if all(limits):
         return int(sum(limits))
     try:
         with open("/proc/meminfo") as f:
             info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024
+        return int(info["MemTotal"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
         return None
 
@@ -173,7 +177,7 @@ def check_fits(cfg: TrainConfig, spec, num_classes: int, devices) -> None:
     if have is not None and need > have:
         raise ConfigError(f"{spec.name} at {spec.resolution} px, batch {cfg.batch_size}: a train step needs about "
                           f"{need / 2**30:.1f} GiB (weights, optimiser and activations), more than the "
-                          f"{have / 2**30:.1f} GiB available; lower --batch-size or the resolution")
+                          f"{have / 2**30:.1f} GiB the devices hold; lower --batch-size or the resolution")
 
 
 # --------------------------------------------------------------------------------------------

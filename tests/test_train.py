@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -186,7 +187,7 @@ def test_a_network_that_cannot_fit_is_refused_within_seconds(tmp_path):
     """B0 at 2,048 px and batch 128 needs hundreds of GiB: refused before anything is allocated."""
     start = time.time()
     code, err = _cli("train", "--resolution", "9.15", "--epochs", "1", "--quiet", "--workdir", str(tmp_path / "w"))
-    assert code == 2 and len(err) == 1 and "needs about" in err[0] and "GiB available" in err[0], err
+    assert code == 2 and len(err) == 1 and "needs about" in err[0] and "GiB the devices hold" in err[0], err
     assert time.time() - start < 60 and not (tmp_path / "w").exists()
 
 
@@ -198,6 +199,13 @@ def test_memory_estimate_counts_state_and_activations():
     assert big - small == pytest.approx(train.ACTIVATION_OVERHEAD * c.activation_bytes * 48, rel=1e-6)
     assert small > 4 * 4 * c.params  # weights, gradients and AdamW's two slots in fp32
     assert train.device_memory_bytes(devices) > big
+
+
+def test_cpu_memory_limit_is_the_hosts_total_not_what_is_free_now():
+    """A sibling worker's run holds memory for a while; only what the host has can refuse a run."""
+    devices = jax.devices("cpu")
+    info = dict(line.split(":", 1) for line in pathlib.Path("/proc/meminfo").read_text().splitlines())
+    assert train.device_memory_bytes(devices) == int(info["MemTotal"].split()[0]) * 1024
 
 
 @pytest.mark.slow
