@@ -191,8 +191,8 @@ def test_scaled_models_follow_their_spec():
     assert r.stem.conv.out_features == 88 and r.classifier.in_features == 720 * 4
     # The first block of each stage has the projection shortcut and the stride (none off stage 1).
     assert all(stage.first.shortcut is not None and stage.rest.shortcut is None for stage in r.stages)
-    assert [stage.first.conv2.conv.strides for stage in r.stages] == [(1, 1), (2, 2), (2, 2), (2, 2)]
-    assert r.stages[1].first.conv1.conv.strides == (1, 1)  # v1.5: the 3x3 strides, not the 1x1
+    assert [stage.first.conv2.conv.stride for stage in r.stages] == [1, 2, 2, 2]
+    assert r.stages[1].first.conv1.conv.stride == 1  # v1.5: the 3x3 strides, not the 1x1
     assert n_params(r) == cost.count(rspec).params
     assert (r.stem.bn.momentum, r.stem.bn.epsilon) == (BN_MOMENTUM, BN_EPSILON) == (0.9, 1e-5)
 

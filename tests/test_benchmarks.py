@@ -107,3 +107,16 @@ def test_gpu_tiny(tmp_path):
     for heading in ("## 1. Correctness", "## 2. Train step", "## 3. Limits", "## 4. Sweep throughput", "## Targets"):
         assert heading in md
     assert "| row | img/s (median) |" in md and "| one at a time | 1 | 2/2 |" in md
+
+
+@pytest.mark.timeout(300)
+def test_study_step_times_each_network_of_an_experiment_file():
+    """One row per network asked for (seed 0 only), with real figures; a bad file is one line and exit 1."""
+    out = _run("study_step.py", "scaling/configs/sweep_depth.py", "--only", "d1_", "--steps", "1", timeout=240)
+    rows = re.findall(r"^network (d1_w1_r1) \| blocks (\d+) \| px 16 \| MMACs ([\d.]+) \| first step s ([\d.]+) \| "
+                      r"ms/step ([\d.]+) \| img/s ([\d.]+) \| GMACs/s ([\d.]+)$", out, re.M)
+    assert len(rows) == 1 and all(float(v) > 0 for v in rows[0][2:]), out
+    proc = subprocess.run([sys.executable, str(BENCH / "study_step.py"), "no/such/file.py"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("study_step.py: no experiment file"), lines

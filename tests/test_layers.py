@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from scaling.models.initializers import conv_init
-from scaling.models.layers import DEPTHWISE_IMPLS, Pointwise, default_depthwise_impl, depthwise_conv
+from scaling.models.layers import DEPTHWISE_IMPLS, PatchConv, Pointwise, default_depthwise_impl, depthwise_conv
 
 OTHER_IMPLS = [impl for impl in DEPTHWISE_IMPLS if impl != "xla"]
 
@@ -126,3 +126,31 @@ def test_pointwise_matches_conv_1x1(use_bias, dtype):
     np.testing.assert_allclose(np.float32(gx_pw), np.float32(gx_conv), rtol=tol, atol=tol * 10)
     if use_bias:
         np.testing.assert_allclose(g_pw.bias[...], g_conv.bias[...], rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("k,stride,hw", [(1, 2, 9), (3, 1, 8), (3, 2, 8), (3, 2, 7), (7, 2, 11)])
+@pytest.mark.parametrize("dtype", [None, jnp.bfloat16])
+def test_patch_conv_matches_conv(k, stride, hw, dtype):
+    """ResNet's convolutions as matmuls of their patches: nnx.Conv's kernel from the same seed, its output
+    size under torchvision padding, its outputs and gradients."""
+    pad = (k - 1) // 2
+    conv = nnx.Conv(6, 10, (k, k), (stride, stride), padding=((pad, pad), (pad, pad)), use_bias=False,
+                    kernel_init=conv_init, dtype=dtype, rngs=(conv_rngs := nnx.Rngs(3)))
+    rngs = nnx.Rngs(3)
+    patch = PatchConv(6, 10, k, stride, kernel_init=conv_init, dtype=dtype, rngs=rngs)
+    np.testing.assert_array_equal(patch.kernel[...], conv.kernel[...])
+    assert rngs.params.count[...] == conv_rngs.params.count[...] == 1
+    x, _ = _inputs(2, hw, hw, 6, 1)
+
+    def loss(m, x):
+        y = m(x)
+        return jnp.sum(y.astype(jnp.float32) ** 2), y
+
+    (_, y_conv), (g_conv, gx_conv) = nnx.value_and_grad(loss, argnums=(0, 1), has_aux=True)(conv, x)
+    (_, y_patch), (g_patch, gx_patch) = nnx.value_and_grad(loss, argnums=(0, 1), has_aux=True)(patch, x)
+    assert y_patch.shape == y_conv.shape == (2, (hw + 2 * pad - k) // stride + 1, (hw + 2 * pad - k) // stride + 1, 10)
+    assert y_patch.dtype == y_conv.dtype == (dtype or jnp.float32)
+    tol = 3e-2 if dtype else 1e-5
+    np.testing.assert_allclose(np.float32(y_patch), np.float32(y_conv), rtol=tol, atol=tol)
+    np.testing.assert_allclose(g_patch.kernel[...], g_conv.kernel[...], rtol=tol, atol=tol * 10)
+    np.testing.assert_allclose(np.float32(gx_patch), np.float32(gx_conv), rtol=tol, atol=tol * 10)

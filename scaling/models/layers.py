@@ -30,6 +30,14 @@ same maths as ``einsum`` took 11 ms (2 cores); on GPU/TPU both lower to the same
 matmul has a custom VJP of the very same products: the boundary stops XLA from fusing the kernel
 gradient's operand transpose into the BN backward that produces it (a strided write, 18 ms for one
 (32768, 96) layer of B0); inside B0 fwd+bwd went from 347 to 311 ms.
+
+:class:`PatchConv` is any other dense convolution (ResNet's 3x3 and strided 1x1) as the same matmul of
+its k*k shifted taps concatenated over channels (im2col). Inside a scanned stage body XLA:CPU keeps
+the kernel gradients of its convolutions in a layout its fast convolution path does not take, and
+runs them as generic loops: ResNet-50's depth-14 CIFAR proxy trained at 14 images/s scanned against
+twice that unrolled. As matmuls both forms run at the same speed, and faster than XLA's convolutions
+even unrolled (``benchmarks/RESULTS.md``, "ResNet convolutions as matmuls"). The cost: the patches,
+k*k times the input, are the residual the backward pass keeps.
 """
 
 from __future__ import annotations
@@ -233,6 +241,34 @@ class Pointwise(nnx.Module):
         y = _matmul(x.astype(dtype).reshape(-1, x.shape[-1]), self.kernel[0, 0].astype(dtype))
         y = y.reshape(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias[...].astype(dtype)
+
+
+class PatchConv(nnx.Module):
+    """A dense k x k convolution, no bias, torchvision padding (``(k - 1) // 2`` each side), as one matmul
+    of its patches.
+
+    Drop-in for ``nnx.Conv(cin, cout, (k, k), (s, s), padding=((p, p), (p, p)), use_bias=False)``: same
+    kernel (k, k, cin, cout), same RNG draw, same output size ``(size + 2p - k) // s + 1``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int, stride: int = 1, *, kernel_init,
+                 dtype=None, rngs: nnx.Rngs):
+        self.in_features, self.out_features, self.dtype = in_features, out_features, dtype
+        self.kernel_size, self.stride = kernel_size, stride
+        self.kernel = nnx.Param(kernel_init(rngs.params(), (kernel_size, kernel_size, in_features, out_features)))
+
+    def __call__(self, x):
+        k, s, c = self.kernel_size, self.stride, self.in_features
+        dtype = self.dtype or jnp.result_type(x, self.kernel[...])
+        n, h, w, _ = x.shape
+        p = (k - 1) // 2
+        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        xp = jnp.pad(x.astype(dtype), ((0, 0), (p, p), (p, p), (0, 0)))
+        # Tap (i, j) fills channels (i * k + j) * cin ...: the row order of the kernel reshaped to (k*k*cin, cout).
+        taps = [_tap(xp, i, j, s, ho, wo) for i in range(k) for j in range(k)]
+        patches = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)
+        y = _matmul(patches.reshape(-1, k * k * c), self.kernel[...].astype(dtype).reshape(k * k * c, -1))
+        return y.reshape(n, ho, wo, self.out_features)
 
 
 # ----------------------------------------------------------------------------------------------

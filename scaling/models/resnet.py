@@ -2,7 +2,8 @@
 
 NHWC. Stem conv 7x7/s2 + BN + ReLU + max pool 3x3/s2; bottlenecks 1x1 -> 3x3 (stride here: v1.5)
 -> 1x1 (x expansion) with a conv1x1/s + BN projection shortcut where the shape changes; global
-average pool; Linear. Convolutions pad symmetrically like torchvision (``(k - 1) // 2`` each side),
+average pool; Linear. Convolutions pad symmetrically like torchvision (``(k - 1) // 2`` each side) and run as
+matmuls of their patches (:class:`scaling.models.layers.PatchConv`: XLA:CPU's convolutions are slow here),
 so the output sizes are ceil(size / stride) as :func:`scaling.cost.count_resnet` assumes.
 
 Defaults are torchvision's: BN decay 0.9 (torch ``momentum=0.1``) and epsilon 1e-5; He init
@@ -22,7 +23,7 @@ from flax import nnx
 
 from scaling.models.efficientnet import ACTIVATIONS
 from scaling.models.initializers import conv_init, linear_init, ones, zeros
-from scaling.models.layers import Stage, drop_path, stage_keys
+from scaling.models.layers import PatchConv, Stage, drop_path, stage_keys
 from scaling.rules import ResNetSpec
 
 BN_MOMENTUM = 0.9  # decay of the moving averages; torchvision's momentum=0.1
@@ -34,9 +35,7 @@ class ConvBN(nnx.Module):
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, *, act: Callable | None, dtype,
                  bn_momentum: float, zero_scale: bool = False, rngs: nnx.Rngs):
-        pad = (kernel - 1) // 2
-        self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding=((pad, pad), (pad, pad)),
-                             use_bias=False, kernel_init=conv_init, dtype=dtype, rngs=rngs)
+        self.conv = PatchConv(cin, cout, kernel, stride, kernel_init=conv_init, dtype=dtype, rngs=rngs)
         self.bn = nnx.BatchNorm(cout, momentum=bn_momentum, epsilon=BN_EPSILON, dtype=dtype,
                                 scale_init=zeros if zero_scale else ones, bias_init=zeros, rngs=rngs)
         self.act = act
