@@ -35,9 +35,10 @@ gradient's operand transpose into the BN backward that produces it (a strided wr
 its k*k shifted taps concatenated over channels (im2col). Inside a scanned stage body XLA:CPU keeps
 the kernel gradients of its convolutions in a layout its fast convolution path does not take, and
 runs them as generic loops: ResNet-50's depth-14 CIFAR proxy trained at 14 images/s scanned against
-twice that unrolled. As matmuls both forms run at the same speed, and faster than XLA's convolutions
-even unrolled (``benchmarks/RESULTS.md``, "ResNet convolutions as matmuls"). The cost: the patches,
-k*k times the input, are the residual the backward pass keeps.
+twice that unrolled. As matmuls it trains 8-10x faster scanned, faster than unrolled, and every other
+ResNet proxy 1.5-4.8x faster (``benchmarks/RESULTS.md``, "ResNet convolutions as matmuls"). The cost:
+the patches, k*k times the input, are the residual the backward pass keeps. EfficientNet's stem, the
+one dense convolution outside a scanned body there, stays XLA's: as patches it was no faster.
 """
 
 from __future__ import annotations
