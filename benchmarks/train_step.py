@@ -161,9 +161,17 @@ def _import_timm():
     CUDA, on a CPU-only torch) fails at import with "operator torchvision::nms does not exist",
     because its meta registrations look up ops its missing library would have defined. Defining
     placeholder schemas for those ops first lets the Python side import; nothing here calls them.
+    A torchvision that matches torch imports as it is (placeholders would clash with its real ops).
     """
     import torch
 
+    try:
+        import timm
+
+        return timm
+    except (ImportError, RuntimeError):
+        for module in [m for m in sys.modules if m.split(".")[0] in ("timm", "torchvision")]:
+            del sys.modules[module]
     spec = importlib.util.find_spec("torchvision")
     if spec is not None and spec.submodule_search_locations:
         import re
