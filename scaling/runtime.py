@@ -19,22 +19,29 @@ touches the CPU backend. ``SCALING_XLA=default`` opts out.
 page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel time per B0 step on
 2 cores, about a third of the step. Keeping every thread on the main arena, which grows with
 ``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 318 -> 221 ms.
+"Never" is ``M_TRIM_THRESHOLD = -1`` (mallopt(3)): the largest threshold an ``int`` can state,
+2 GiB, still gave back every larger block, and the Imagenette proxy at 96-128 px needs 2.5-4.4 GB of
+scratch a step (batch 128), which it then faulted in again each step: a 128-px run trained at 36-39
+img/s with it, 51-52 without (benchmarks/RESULTS.md).
 
 The settings must be made before XLA's threads first allocate (a process that already ran JAX
 code gets them only for threads created later). The cost: memory the process frees stays reserved
 for its own reuse (its resident size stays at its peak), as with the caching allocators of PyTorch
-or TensorFlow. ``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries are left alone.
+or TensorFlow; :func:`release_memory` gives it back, and a study's workers call it after each run, so
+a worker that trained a large network does not hold that memory through its next, smaller runs.
+``SCALING_MALLOC=system`` keeps glibc's defaults; other C libraries are left alone.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib.metadata
 import os
 import platform
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's <malloc.h>
-_TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt takes: return memory to the OS only beyond 2 GiB free
+_NEVER = -1  # as M_TRIM_THRESHOLD: never give the free top of the heap back (glibc reads -1 as SIZE_MAX)
 
 _state = {"tuned": False}
 
@@ -48,7 +55,7 @@ def has_glibc() -> bool:
 
 
 def tune_malloc() -> bool:
-    """One arena, no ``mmap`` blocks, no trimming (glibc only; ``SCALING_MALLOC=system`` opts out).
+    """One arena, no ``mmap`` blocks, never trimming (glibc only; ``SCALING_MALLOC=system`` opts out).
 
     Returns whether the settings are in force. Idempotent.
     """
@@ -62,9 +69,58 @@ def tune_malloc() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     ok = all(mallopt(param, value) == 1 for param, value in
-             ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)))
+             ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _NEVER)))
     _state["tuned"] = ok
     return ok
+
+
+def release_memory(collect: bool = True) -> bool:
+    """Give the memory this process has freed back to the OS (glibc's ``malloc_trim``).
+
+    For the points where a process changes what it runs (a study worker between runs; ``collect``:
+    after a garbage collection) and for :class:`HeapGuard`: while :func:`tune_malloc` is in force
+    nothing else returns it. Returns whether anything was given back.
+    """
+    if not _state["tuned"]:
+        return False
+    if collect:
+        gc.collect()  # the finished run's arrays, where a reference cycle still holds them
+    return ctypes.CDLL("libc.so.6").malloc_trim(0) == 1
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux ``/proc/self/statm``), or None where there is none."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class HeapGuard:
+    """Gives stranded heap memory back when a training loop has grown past where it settled.
+
+    With trimming off, each step reuses the scratch block the last one freed. Not always: a step can
+    start before the previous one's block is freed (two blocks then take turns), and a small
+    allocation can be carved out of a free block, after which the next step needs a new one. A 128-px
+    Imagenette run grew from 10.4 to 14.6 GB that way in its third epoch, and two such workers do not
+    fit this 23-GiB machine. :meth:`check`, called where the loop waits for its steps anyway, trims
+    once the process holds ``slack`` bytes more than at its first check: one step's scratch is
+    faulted in again, and a loop that holds still never trims.
+    """
+
+    def __init__(self, slack: int = 2**30):
+        self.slack, self.settled = slack, None
+
+    def check(self) -> bool:
+        """Trim if the process grew by more than ``slack`` since the first check; returns whether it trimmed."""
+        now = resident_bytes() if _state["tuned"] else None
+        if now is None:
+            return False
+        if self.settled is None:
+            self.settled = now
+            return False
+        return now > self.settled + self.slack and release_memory(collect=False)
 
 
 #: XLA:CPU flags :func:`tune_xla` adds (see the module docstring).

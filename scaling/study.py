@@ -408,6 +408,7 @@ class Study:
             start = time.time()
             self.optuna.optimize(functools.partial(self._objective, outcome=outcome), n_trials=1, catch=(_Failed,),
                                  gc_after_trial=False)
+            runtime.release_memory()  # the run's scratch memory, for this worker's next run and its siblings
             if "number" in outcome:
                 trained += 1
                 print(self.progress(outcome["number"], time.time() - start), flush=True)

@@ -407,6 +407,7 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
                desc=f"{spec.name} {res}px", leave=False)
     first_step_seconds = None
     trainer.compile_eval(res)
+    heap = runtime.HeapGuard()
     wall_before = history[-1]["wall_time"] if history else 0.0
     t_resume = time.time()
     try:
@@ -427,6 +428,7 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
                     tick = clock.add("compile", tick)
                 if (step + 1) % 25 == 0 or step + 1 == steps_per_epoch:
                     _check_finite(losses, epoch * steps_per_epoch)
+                    heap.check()
                 bar.update(1)
             lr = float(metrics["lr"])
             train_seconds = time.time() - t_epoch
