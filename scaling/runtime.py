@@ -21,8 +21,8 @@ page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel ti
 ``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 318 -> 221 ms.
 "Never" is ``M_TRIM_THRESHOLD = -1`` (mallopt(3)): the largest threshold an ``int`` can state,
 2 GiB, still gave back every larger block, and the Imagenette proxy at 96-128 px needs 2.5-4.4 GB of
-scratch a step (batch 128), which it then faulted in again each step: a 128-px run trained at 36-39
-img/s with it, 51-52 without (benchmarks/RESULTS.md).
+scratch a step (batch 128), which it then faulted in again each step: the committed 128-px run
+d1_w1_r2-s2 trained at 38.9 img/s with it, 66.6 without (benchmarks/RESULTS.md).
 
 The settings must be made before XLA's threads first allocate (a process that already ran JAX
 code gets them only for threads created later). The cost: memory the process frees stays reserved
@@ -104,7 +104,7 @@ class HeapGuard:
     start before the previous one's block is freed (two blocks then take turns), and a small
     allocation can be carved out of a free block, after which the next step needs a new one. A 128-px
     Imagenette run grew from 10.4 to 14.6 GB that way in its third epoch, and two such workers do not
-    fit this 23-GiB machine. :meth:`check`, called where the loop waits for its steps anyway, trims
+    fit a 23-GiB host. :meth:`check`, called where the loop waits for its steps anyway, trims
     once the process holds ``slack`` bytes more than at its first check: one step's scratch is
     faulted in again, and a loop that holds still never trims.
     """
