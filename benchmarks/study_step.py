@@ -2,15 +2,15 @@
 
     python benchmarks/study_step.py experiments/cifar10/table3_resnet50.py
     python benchmarks/study_step.py experiments/cifar10/table3_resnet50.py --only d14 --unroll
-    python benchmarks/study_step.py experiments/cifar10/sweep_depth.py --steps 3 --json out.json
+    python benchmarks/study_step.py experiments/cifar10/sweep_depth.py --only d1_,d8_ --steps 3 --json out.json
 
 What a study's runs will cost before they are trained, and which network is slow for its MACs
 (a low GMACs/s is a layout or a kernel XLA runs badly, not a bigger network; GMACs/s counts a
-step as 3x the forward MACs). One process, the
-networks one after another, each at the study's batch size and resolution on synthetic batches
-(the step computes the same on any values), after 2 untimed steps; no persistent compilation
-cache, so ``first step s`` is what a new network costs (model construction to the first step's result). For an A/B between two commits, run the
-script in a checkout of each (``farm-bench --vs``, or alternately by hand): machines here are noisy.
+step as 3x the forward MACs). One process, the networks one after another, each at the study's
+batch size and resolution on synthetic batches (the step computes the same on any values), after 2
+untimed steps; no persistent compilation cache, so ``first step s`` is what a new network costs
+(model construction to the first step's result). For an A/B between two commits, run the script
+in a checkout of each (``farm-bench --vs``, or alternately by hand): machines here are noisy.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config", help="a sweep's experiment file")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per network (default 5)")
-    parser.add_argument("--only", default=None, help="only the networks whose name contains this")
+    parser.add_argument("--only", default=None,
+                        help="only the networks whose name contains one of these (comma-separated)")
     parser.add_argument("--unroll", action="store_true", help="each stage's scanned blocks unrolled")
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"study_step.py: {e}") from None
     rows = []
     for point in points:
-        if point.seed != 0 or (args.only and args.only not in point.name):
+        if point.seed != 0 or (args.only and not any(part in point.name for part in args.only.split(","))):
             continue
         tcfg, spec, devices = train.prepare(dataclasses.replace(runner.train_config(cfg.study, point),
                                                                 unroll=args.unroll, compilation_cache=None))

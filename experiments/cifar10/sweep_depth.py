@@ -13,6 +13,8 @@ the step at that budget first: ``experiments/cifar10/calibration.py`` with the s
     scaling sweep depth --config experiments/cifar10/sweep_depth.py \
         --study cifar10_depth_gpu --limit-train 50000 --epochs 30 --seeds 5
 
+``sweep_depth_h200.py`` is this study at a budget sized for a lent H200 (``benchmarks/gpu_study.py``).
+
 Expected wall time: see results/README.md (measured on 2 CPU cores).
 """
 
