@@ -420,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime.tune()  # before JAX starts its backend (scaling.runtime)
     try:
         args = build_parser().parse_args(argv)
+        runtime.share_device(getattr(args, "workers", 1))  # --workers N on one GPU
         args.func(args)
     except KeyboardInterrupt:
         print("scaling: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Process-wide settings: glibc's allocator and XLA:CPU's emitters, XLA's compilation cache, library versions.
+"""Process-wide settings: glibc's allocator and XLA:CPU's emitters, XLA's compilation cache, a GPU's
+memory shared by a study's workers, library versions.
 
 :func:`tune` makes both settings; they must be made before JAX starts its backend, so the entry
 points call it first (the ``scaling`` command, study worker processes, the benchmarks; a notebook:
@@ -151,6 +152,24 @@ def tune() -> None:
 def malloc_tuned() -> bool:
     """Whether :func:`tune_malloc` is in force in this process (recorded in result.json)."""
     return _state["tuned"]
+
+
+#: JAX's settings for the GPU memory its process takes; a user's own setting of any of them wins.
+_GPU_MEMORY_ENV = ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_ALLOCATOR")
+
+
+def share_device(workers: int) -> bool:
+    """Let ``workers`` local processes share one GPU: each preallocates 0.9 / workers of its memory.
+
+    JAX preallocates 75% of a GPU's memory per process, so a study's second worker on the same GPU
+    would fail at start. Sets ``XLA_PYTHON_CLIENT_MEM_FRACTION`` (before JAX starts its backend;
+    children inherit it) unless the user set any of :data:`_GPU_MEMORY_ENV`; a CPU ignores it.
+    Returns whether it was set.
+    """
+    if workers <= 1 or any(name in os.environ for name in _GPU_MEMORY_ENV):
+        return False
+    os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / workers:.3f}"
+    return True
 
 
 def enable_compilation_cache(path: str | None) -> None:
