@@ -119,10 +119,9 @@ def _fill_cache(root: str) -> None:
         # spawn, not fork: the caller may hold JAX's threads
         with ProcessPoolExecutor(min(16, os.cpu_count() or 1), mp_context=multiprocessing.get_context("spawn")) as ex:
             images = np.concatenate(list(ex.map(_decode, [list(c) for c in chunks])))
-        source.split_cache(pool, None).keep(Pool(images, labels, source.source_size(images.shape[1:3])),
-                                            complete=True)
-        print(f"{pool}: {len(labels)} images decoded with Pillow into {source.split_cache(pool, None).path}",
-              flush=True)
+        split = source.split_cache(pool, None)
+        split.keep(Pool(images, labels, source.source_size(images.shape[1:3])), complete=True)
+        print(f"{pool}: {len(labels)} images decoded with Pillow into {split.path}", flush=True)
 
 
 def probe(env: dict, data_dir: Path, out: Path) -> list[dict]:
