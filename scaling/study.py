@@ -377,8 +377,10 @@ class Study:
         worker = t.user_attrs.get("worker") or {}
         if worker.get("trial") != t.number:
             worker = {}
-        if worker.get("host") == HOST and worker.get("pid") != os.getpid() and not _alive(worker.get("pid")):
-            return f"worker {HOST}:{worker['pid']} is gone"
+        if worker.get("host") == HOST and worker.get("pid") not in (None, os.getpid()):
+            why = _gone(worker["pid"], worker.get("started"))
+            if why is not None:
+                return f"worker {HOST}:{worker['pid']} is gone{why}"
         if isinstance(self.storage, optuna.storages.RDBStorage):
             return None  # elsewhere: Optuna's own heartbeat fails stale trials
         beat = max(t.user_attrs.get("heartbeat", 0) if worker else 0, t.datetime_start.timestamp())
@@ -421,7 +423,9 @@ class Study:
         point = self.points[key]
         for name in point.optuna_params():  # records the queued params on the trial
             trial.suggest_categorical(name, self._choices[name].choices)
-        trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid(), "trial": trial.number})
+        me = _process(os.getpid())
+        trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid(), "started": me and me[1],
+                                       "trial": trial.number})
         trial.set_user_attr("heartbeat", time.time())
         first = [t for t in self.trials() if t.user_attrs.get("point") == key and t.number != trial.number
                  and (_settled(t) or (t.number < trial.number and _live(t)))]
@@ -515,16 +519,42 @@ def _params_by_name(points: list[Point]) -> dict[str, list]:
     return out
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return True
+def _gone(pid: int, started: str | None) -> str | None:
+    """Why process ``pid`` of this machine no longer runs (what is known of its end, else ""), or None.
+
+    A zombie is gone: a study's child worker killed by the kernel (out of memory: signal 9) stays
+    one until the study ends and waits for it. So is a later process given the worker's pid (it
+    ``started`` at another time).
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return ""
     except PermissionError:
-        return True
-    return True
+        pass
+    proc = _process(pid)
+    if proc is None:
+        return None
+    state, start, status = proc
+    if state in "ZX":
+        return "" if status is None else (f" (killed by signal {status & 0x7F})" if status & 0x7F
+                                          else f" (exit status {status >> 8})")
+    if started is not None and start != started:
+        return " (its pid now names another process)"
+    return None
+
+
+def _process(pid: int) -> tuple[str, str, int | None] | None:
+    """Process ``pid``'s state letter (``Z``: a zombie), start as ``<boot id>:<clock ticks since
+    boot>`` (with the pid, it names one process for good) and, once it has ended, its wait status;
+    from Linux's ``/proc`` (proc(5)), None where there is none or the process is gone."""
+    try:
+        boot = pathlib.Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After the command name: field 3 (state) is fields[0], 22 (starttime) fields[19], 52 (exit_code) fields[49].
+    return fields[0], f"{boot}:{fields[19]}", int(fields[49]) if len(fields) > 49 else None
 
 
 def _out_of_memory(e: BaseException) -> bool:

@@ -244,6 +244,34 @@ def test_a_lost_worker_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
     _complete_once(trials, [p.key for p in points])
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="process states come from Linux's /proc")
+def test_a_worker_on_this_machine_is_lost_at_once_when_killed_though_not_yet_waited_for(tmp_path):
+    config = _config(_argv(tmp_path, "local"))  # the default 120-s grace: no heartbeat goes stale here
+    points = search.search_points(config, search.candidates(config))
+    run = study.Study.open(config.study, "search", points, study.config_dict(config))
+    claimed = run.optuna.ask()
+    worker = subprocess.Popen(["sleep", "60"])
+    try:
+        me = {"host": study.HOST, "pid": worker.pid, "started": study._process(worker.pid)[1], "trial": claimed.number}
+        claimed.set_user_attr("worker", me)
+        claimed.set_user_attr("heartbeat", time.time())
+        run.requeue()
+        assert run.trials()[claimed.number].state.name == "RUNNING"  # alive: busy
+        worker.send_signal(signal.SIGKILL)  # as the out-of-memory killer does; its parent has not waited
+        while study._process(worker.pid)[0] != "Z":
+            time.sleep(0.01)
+        run.requeue()
+        lost = run.trials()[claimed.number]
+        assert lost.state.name == "FAIL" and lost.user_attrs["fail_kind"] == "worker_lost"
+        assert lost.user_attrs["fail_reason"] == f"worker {study.HOST}:{worker.pid} is gone (killed by signal 9)"
+    finally:
+        worker.kill()
+        worker.wait()
+    # A pid given to a later process (this one, as if it had the dead worker's pid) is not the worker:
+    assert study._gone(os.getpid(), me["started"]) == " (its pid now names another process)"
+    assert study._gone(os.getpid(), study._process(os.getpid())[1]) is None
+
+
 def test_figures_from_a_table_without_training():
     df = pd.DataFrame({"state": ["COMPLETE"] * 4 + ["FAIL"], "candidate": ["a", "a", "b", "c", "d"],
                        "value": [0.8, 0.82, 0.7, 0.75, None], "test_top1": [0.79, 0.8, 0.69, 0.74, None],
