@@ -25,7 +25,7 @@ from scaling.stats import interval
 RESULT_KEYS = ("minival_top1", "test_top1", "train_top1", "loss", "params", "macs", "resolution", "depth", "width",
                "resolution_scale", "blocks", "output_stride", "feature_map", "epochs", "steps", "wall_time",
                "images_per_sec", "first_step_seconds", "num_classes", "dataset", "test_size", "device_kind", "platform",
-               "num_devices")
+               "num_devices", "cpu")
 #: Phases of a run's ``seconds`` (train.train_and_evaluate), stored as ``<phase>_seconds`` columns.
 PHASES = ("data", "setup", "compile", "train", "eval", "checkpoint")
 #: Failure kinds that are bookkeeping, not failures of a run: a duplicate queue entry, a spare trial.
@@ -190,7 +190,7 @@ def _winner(stats: pd.DataFrame) -> dict:
 
 def _hardware(df: pd.DataFrame) -> dict:
     out = {"cpu_count": os.cpu_count(), "machine": platform.machine()}
-    for col in ("platform", "device_kind", "num_devices"):
+    for col in ("platform", "device_kind", "num_devices", "cpu"):
         if col in df:
             out[col] = sorted({_plain(v) for v in df[col].dropna()})
     return out
@@ -313,6 +313,27 @@ def calibration_table(df: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
     table["best"] = table["gap"] == 0
     table["chosen_ok"] = (table["gap"] <= tolerance).where(table["lr_factor"] == 1)
     return table.sort_values(["macs", "lr_factor"], kind="stable").reset_index(drop=True)
+
+
+def compare_reruns(df: pd.DataFrame, rerun: pd.DataFrame, metric: str = "test_top1") -> pd.DataFrame:
+    """Each candidate of a study against the same candidate in a rerun of it, one row each.
+
+    ``difference`` is the rerun's mean ``metric`` minus the study's, with its Welch 95% CI
+    (``stats.compare``); ``same_digits``: every seed of the rerun equals the study's. A rerun on
+    another CPU is a fresh draw of the run-to-run noise (XLA:CPU's arithmetic depends on the
+    machine), so it should agree within these intervals, not to the digit.
+    """
+    from scaling.stats import compare as welch
+
+    done = [d[d["state"] == "COMPLETE"] for d in (df, rerun)]
+    rows = []
+    for name in sorted(set(done[0]["candidate"]) & set(done[1]["candidate"])):
+        a, b = (d[d["candidate"] == name].set_index("seed")[metric].sort_index() for d in done)
+        c = welch(list(a), list(b))
+        rows.append({"candidate": name, "seeds": len(a), "rerun_seeds": len(b), "mean": a.mean(),
+                     "rerun_mean": b.mean(), "difference": c.difference, "low": c.low, "high": c.high,
+                     "exceeds_noise": c.exceeds_noise, "same_digits": a.equals(b)})
+    return pd.DataFrame(rows)
 
 
 def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):

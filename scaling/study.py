@@ -457,7 +457,8 @@ class Study:
             raise
         base = cost.count(self.config.train.network.spec(), result["num_classes"]).macs
         for k in results.RESULT_KEYS:
-            trial.set_user_attr(k, result[k])
+            if k in result:  # a run copied from before a key was recorded (``cpu``) lacks it
+                trial.set_user_attr(k, result[k])
         for phase in results.PHASES:
             trial.set_user_attr(f"{phase}_seconds", result["seconds"][phase])
         trial.set_user_attr("mac_ratio", result["macs"] / base)

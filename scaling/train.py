@@ -516,6 +516,7 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, cl
         "versions": runtime.versions(),
         "device_kind": device.device_kind,
         "platform": device.platform,
+        "cpu": runtime.cpu(),
         "malloc_tuned": runtime.malloc_tuned(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "num_devices": len(jax.local_devices()) if cfg.num_devices is None else cfg.num_devices,

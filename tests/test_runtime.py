@@ -29,10 +29,13 @@ def f(x):
 x = jnp.ones((2048, 2048), jnp.float32) / 2048
 for _ in range(20):  # the heap grows a few times (two calls' scratch can overlap), then holds
     f(x).block_until_ready()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(5):
-    f(x).block_until_ready()
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
+windows = []  # the quietest of three windows: a busy machine can still grow the heap in one of them
+for _ in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        f(x).block_until_ready()
+    windows.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
+faults = min(windows)
 print(json.dumps({"faults_per_call": faults, "tuned": runtime.malloc_tuned()}))
 """
 
@@ -111,6 +114,17 @@ def test_the_command_tunes_malloc_before_jax_starts(tmp_path):
     result = json.loads((tmp_path / "w" / "result.json").read_text())
     assert result["malloc_tuned"] == runtime.has_glibc()
     assert set(runtime.XLA_CPU_FLAGS) <= set(result["xla_flags"].split())
+    assert result["cpu"] == runtime.cpu()  # what a run's last digits depend on
+
+
+def test_the_cpu_is_named_with_its_family_model_and_widest_vector_isa(monkeypatch, tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+                    "model name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 avx512f\n\nprocessor\t: 1\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open",
+                        lambda path, *a, **k: real_open(info if path == "/proc/cpuinfo" else path, *a, **k))
+    assert runtime.cpu() == "AMD EPYC (family 25, model 17, avx512f)"
 
 
 def test_xla_flags_are_added_unless_the_user_set_them(monkeypatch):
