@@ -236,6 +236,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if args.study not in known:
         raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
     df, summary = results.load(known[args.study])
+    if args.rerun is not None:
+        _compare_rerun(args, df)
+        return
+    if args.a is None or args.b is None:
+        raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
     if args.at_macs is not None and not summary["kind"].startswith("sweep:"):
         raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {summary['kind']} study")
     if args.at_macs is None:
@@ -251,6 +256,27 @@ def cmd_compare(args: argparse.Namespace) -> None:
         verdict = "beyond the seed noise" if c.exceeds_noise else "within the seed noise"
     print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} to "
           f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}; Welch p = {c.p_value:.3g}): {verdict}")
+
+
+def _compare_rerun(args: argparse.Namespace, df) -> None:
+    from scaling import results
+
+    if args.a is not None or args.at_macs is not None:
+        raise UsageError("--rerun compares every candidate with its rerun: name no candidates and no --at-macs")
+    theirs = results.studies(args.rerun)
+    if args.study not in theirs:
+        raise UsageError(f"no study {args.study!r} with a trials table in {args.rerun}")
+    table = results.compare_reruns(df, results.load(theirs[args.study])[0], args.metric)
+    if table.empty:
+        raise UsageError(f"{args.study!r} and its rerun share no completed candidate")
+    for r in table.itertuples():
+        verdict = ("the same digits" if r.same_digits else "noise unknown" if r.exceeds_noise is None
+                   else "beyond the seed noise" if r.exceeds_noise else "within the seed noise")
+        print(f"{r.candidate}: {100 * r.mean:.2f} -> {100 * r.rerun_mean:.2f} ({r.seeds} and {r.rerun_seeds} seeds), "
+              f"{100 * r.difference:+.2f} pts of {args.metric} (95% CI {100 * r.low:+.2f} to {100 * r.high:+.2f}): "
+              f"{verdict}")
+    print(f"{int(table['same_digits'].sum())} of {len(table)} candidates to the digit, "
+          f"{int(table['exceeds_noise'].eq(True).sum())} beyond the seed noise")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -375,12 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="the difference of two networks' mean top-1 in one study, with its CI")
     p.add_argument("study", help="a study with a trials table in --results-dir")
-    p.add_argument("a", help="a candidate of the study (its trials table's candidate column), or with --at-macs "
-                   "a sweep line (\"d=1, r=1\")")
-    p.add_argument("b", help="another candidate (or line): the difference is b - a")
+    p.add_argument("a", nargs="?", help="a candidate of the study (its trials table's candidate column), or with "
+                   "--at-macs a sweep line (\"d=1, r=1\")")
+    p.add_argument("b", nargs="?", help="another candidate (or line): the difference is b - a")
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
     p.add_argument("--at-macs", type=float, default=None,
                    help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")
+    p.add_argument("--rerun", metavar="DIR", default=None,
+                   help="instead: every candidate against the same one in DIR's rerun of the study")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_compare)
 

@@ -92,3 +92,27 @@ def test_compare_two_networks_of_a_study(tmp_path, monkeypatch, capsys):
                      "--results-dir", str(tmp_path)]) == 2
     assert "compares two lines of a sweep; 'calib' is a calibration study" in capsys.readouterr().err
     assert np.isfinite(c.low) and c.low <= c.difference <= c.high
+
+
+def test_compare_a_study_with_its_rerun(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
+    calibration.calibrate(_config(tmp_path / "a"))
+    shifted = lambda cfg, workdir: _fake_train(cfg, workdir) | (  # noqa: E731 - a rerun elsewhere: the baseline's digits move
+        {"test_top1": _fake_train(cfg, workdir)["test_top1"] + 0.05} if cfg.network.depth == 0.25 and cfg.seed else {})
+    monkeypatch.setattr(train, "train_and_evaluate", shifted)
+    calibration.calibrate(_config(tmp_path / "b"))
+    capsys.readouterr()
+    table = results.compare_reruns(results.load(tmp_path / "a" / "calib")[0], results.load(tmp_path / "b" / "calib")[0])
+    assert len(table) == 6 and (table["seeds"] == 2).all()
+    moved = table["candidate"].str.startswith("d1_")
+    assert table.loc[~moved, "same_digits"].all() and not table.loc[moved, "same_digits"].any()
+    assert table.loc[moved, "difference"].to_numpy() == pytest.approx([0.025] * 3)  # one seed of two, +5 points
+    argv = ["compare", "calib", "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "b")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 7 and out[-1] == "3 of 6 candidates to the digit, 0 beyond the seed noise"
+    assert out[0].startswith("d1_w1_r1_lr0.5: ") and "+2.50 pts of test_top1" in out[0]
+    assert cli.main([*argv[:2], "d1_w1_r1_lr1", *argv[2:]]) == 2
+    assert "name no candidates" in capsys.readouterr().err
+    assert cli.main(["compare", "calib", "--results-dir", str(tmp_path / "a")]) == 2
+    assert "name two candidates" in capsys.readouterr().err
