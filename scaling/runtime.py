@@ -204,11 +204,11 @@ def cpu() -> str:
     """The host CPU as Linux's ``/proc/cpuinfo`` names it (model, family and model numbers, widest
     vector ISA), else Python's guess: XLA:CPU's arithmetic, and so a run's last digits, depend on it."""
     try:
-        info = dict(line.split(":", 1) for line in open("/proc/cpuinfo").read().split("\n\n")[0].splitlines()
-                    if ":" in line)
+        with open("/proc/cpuinfo") as f:
+            first = f.read().split("\n\n")[0]  # the first processor's block
     except OSError:
         return platform.processor() or platform.machine()
-    info = {k.strip(): v.strip() for k, v in info.items()}
+    info = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines() if ":" in line)}
     flags = set(info.get("flags", "").split())
     isa = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), "")
     return (f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}"

@@ -538,8 +538,8 @@ def _gone(pid: int, started: str | None) -> str | None:
         return None
     state, start, status = proc
     if state in "ZX":
-        return "" if status is None else (f" (killed by signal {status & 0x7F})" if status & 0x7F
-                                          else f" (exit status {status >> 8})")
+        return "" if status is None else (f" (killed by signal {os.WTERMSIG(status)})" if os.WIFSIGNALED(status)
+                                          else f" (exit status {os.WEXITSTATUS(status)})")
     if started is not None and start != started:
         return " (its pid now names another process)"
     return None
