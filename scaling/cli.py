@@ -236,11 +236,19 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if args.study not in known:
         raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
     df, summary = results.load(known[args.study])
+    pooled = ""
     if args.rerun is not None:
-        _compare_rerun(args, df)
-        return
+        theirs = results.studies(args.rerun)
+        if args.study not in theirs:
+            raise UsageError(f"no study {args.study!r} with a trials table in {args.rerun}")
+        rerun = results.load(theirs[args.study])[0]
+        if args.a is None and args.at_macs is None:
+            _compare_rerun(args, df, rerun)
+            return
     if args.a is None or args.b is None:
         raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
+    if args.rerun is not None:
+        df, pooled = results.pool(df, rerun), f", each seed's runs in the study and in {args.rerun} averaged"
     if args.at_macs is not None and not summary["kind"].startswith("sweep:"):
         raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {summary['kind']} study")
     if args.at_macs is None:
@@ -255,18 +263,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
     else:
         verdict = "beyond the seed noise" if c.exceeds_noise else "within the seed noise"
     print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} to "
-          f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}; Welch p = {c.p_value:.3g}): {verdict}")
+          f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): {verdict}")
 
 
-def _compare_rerun(args: argparse.Namespace, df) -> None:
+def _compare_rerun(args: argparse.Namespace, df, rerun) -> None:
     from scaling import results
 
-    if args.a is not None or args.at_macs is not None:
-        raise UsageError("--rerun compares every candidate with its rerun: name no candidates and no --at-macs")
-    theirs = results.studies(args.rerun)
-    if args.study not in theirs:
-        raise UsageError(f"no study {args.study!r} with a trials table in {args.rerun}")
-    table = results.compare_reruns(df, results.load(theirs[args.study])[0], args.metric)
+    table = results.compare_reruns(df, rerun, args.metric)
     if table.empty:
         raise UsageError(f"{args.study!r} and its rerun share no completed candidate")
     for r in table.itertuples():
@@ -275,8 +278,10 @@ def _compare_rerun(args: argparse.Namespace, df) -> None:
         print(f"{r.candidate}: {100 * r.mean:.2f} -> {100 * r.rerun_mean:.2f} ({r.seeds} and {r.rerun_seeds} seeds), "
               f"{100 * r.difference:+.2f} pts of {args.metric} (95% CI {100 * r.low:+.2f} to {100 * r.high:+.2f}): "
               f"{verdict}")
+    r, pairs = results.seed_correlation(df, rerun, args.metric)
     print(f"{int(table['same_digits'].sum())} of {len(table)} candidates to the digit, "
-          f"{int(table['exceeds_noise'].eq(True).sum())} beyond the seed noise")
+          f"{int(table['exceeds_noise'].eq(True).sum())} beyond the seed noise; a seed's two runs correlate "
+          f"r = {r:.2f} ({pairs} pairs, deviations from their candidate's mean)")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -408,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at-macs", type=float, default=None,
                    help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")
     p.add_argument("--rerun", metavar="DIR", default=None,
-                   help="instead: every candidate against the same one in DIR's rerun of the study")
+                   help="every candidate against the same one in DIR's rerun of the study; with two "
+                   "candidates (or lines): their difference over the runs of both, pooled")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_compare)
 

@@ -336,6 +336,48 @@ def compare_reruns(df: pd.DataFrame, rerun: pd.DataFrame, metric: str = "test_to
     return pd.DataFrame(rows)
 
 
+def seed_correlation(df: pd.DataFrame, rerun: pd.DataFrame, metric: str = "test_top1") -> tuple[float, int]:
+    """How much a seed's run in a rerun follows its run in the study: Pearson's r and the number of pairs.
+
+    Each run's ``metric`` is taken as its deviation from its candidate's mean (in its own table), and
+    runs of the same candidate and seed are paired: r near 0 means the rerun redrew the noise, 1 that
+    it repeated it. NaN with fewer than 3 pairs.
+    """
+    done = [d[d["state"] == "COMPLETE"] for d in (df, rerun)]
+    dev = [d[metric] - d.groupby("candidate")[metric].transform("mean") for d in done]
+    pairs = (done[0].assign(dev=dev[0])[["candidate", "seed", "dev"]]
+             .merge(done[1].assign(dev=dev[1])[["candidate", "seed", "dev"]], on=["candidate", "seed"]))
+    if len(pairs) < 3:
+        return math.nan, len(pairs)
+    return float(np.corrcoef(pairs["dev_x"], pairs["dev_y"])[0, 1]), len(pairs)
+
+
+def pool(df: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
+    """A study's and its rerun's completed runs as one trials table, a row per candidate and seed.
+
+    The seed, not the run, is the unit: a seed's runs in both are averaged (``runs`` counts them). A
+    rerun on another CPU is a fresh draw of the rounding (:func:`compare_reruns`), but it starts from
+    the same initial weights and sees the data in the same order, so its runs may correlate with the
+    study's of the same seed (:func:`seed_correlation`), and counting them as independent would narrow :func:`compare`'s
+    interval. A rerun on the same CPU model repeats its digits: such a run (the same candidate, seed
+    and final training loss in both) is a one-line error.
+    """
+    from scaling.config import ConfigError
+
+    done = [d[d["state"] == "COMPLETE"] for d in (df, rerun)]
+    twice = done[0].merge(done[1], on=["candidate", "seed", "loss"])
+    if len(twice):
+        run = twice.iloc[0]
+        raise ConfigError(f"{run['candidate']} seed {run['seed']} has the same training loss in the study and its "
+                          f"rerun ({len(twice)} runs in all): the rerun repeats them, so pooling would count them "
+                          "twice")
+    runs = pd.concat(done, ignore_index=True).groupby(["candidate", "seed"], sort=False)
+    table = runs.first()
+    metrics = [m for m in ("minival_top1", "test_top1", "train_top1", "loss") if m in table]
+    table[metrics] = runs[metrics].mean()
+    return table.assign(runs=runs.size()).reset_index()
+
+
 def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
     """``b``'s mean ``metric`` minus ``a``'s over their seeds, with a Welch 95% CI (``stats.compare``).
 

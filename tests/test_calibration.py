@@ -110,9 +110,38 @@ def test_compare_a_study_with_its_rerun(tmp_path, monkeypatch, capsys):
     argv = ["compare", "calib", "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "b")]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 7 and out[-1] == "3 of 6 candidates to the digit, 0 beyond the seed noise"
+    # Seed 1 is the better seed in both (by 0.2 points, by 5 on the moved candidates): the runs correlate.
+    assert len(out) == 7 and out[-1] == ("3 of 6 candidates to the digit, 0 beyond the seed noise; a seed's two runs "
+                                         "correlate r = 0.73 (12 pairs, deviations from their candidate's mean)")
     assert out[0].startswith("d1_w1_r1_lr0.5: ") and "+2.50 pts of test_top1" in out[0]
     assert cli.main([*argv[:2], "d1_w1_r1_lr1", *argv[2:]]) == 2
-    assert "name no candidates" in capsys.readouterr().err
+    assert "name two candidates" in capsys.readouterr().err
     assert cli.main(["compare", "calib", "--results-dir", str(tmp_path / "a")]) == 2
     assert "name two candidates" in capsys.readouterr().err
+
+
+def test_compare_two_candidates_over_a_study_and_its_rerun_pooled(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
+    calibration.calibrate(_config(tmp_path / "a"))
+    calibration.calibrate(_config(tmp_path / "same"))  # the same CPU: every run's digits again
+    # Another CPU: every run's last digits differ (its loss), and its test top-1 is 1 point higher.
+    elsewhere = lambda cfg, workdir: _fake_train(cfg, workdir) | {  # noqa: E731
+        "loss": 0.31, "test_top1": _fake_train(cfg, workdir)["test_top1"] + 0.01}
+    monkeypatch.setattr(train, "train_and_evaluate", elsewhere)
+    calibration.calibrate(_config(tmp_path / "b"))
+    capsys.readouterr()
+    pair = ["compare", "calib", "d1_w1_r1_lr1", "d1_w1_r1_lr2", "--results-dir", str(tmp_path / "a")]
+    assert cli.main([*pair, "--rerun", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    # lr 2 is 2 points below lr 1 in both runs of each seed.
+    assert out.startswith("d1_w1_r1_lr2 - d1_w1_r1_lr1: -2.00 pts of test_top1") and "2 and 2 seeds" in out
+    assert f"each seed's runs in the study and in {tmp_path / 'b'} averaged" in out and "beyond the seed noise" in out
+    study = results.load(tmp_path / "a" / "calib")[0].set_index(["candidate", "seed"]).sort_index()
+    pooled = results.pool(study.reset_index(), results.load(tmp_path / "b" / "calib")[0])
+    pooled = pooled.set_index(["candidate", "seed"]).sort_index()
+    assert len(pooled) == 12 and (pooled["runs"] == 2).all()
+    assert pooled["test_top1"].to_numpy() == pytest.approx(study["test_top1"].to_numpy() + 0.005)
+    assert pooled["loss"].to_numpy() == pytest.approx([0.305] * 12) and (pooled["params"] == study["params"]).all()
+    assert cli.main([*pair, "--rerun", str(tmp_path / "same")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "the rerun repeats them, so pooling would count them twice" in err
