@@ -243,7 +243,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
             raise UsageError(f"no study {args.study!r} with a trials table in {args.rerun}")
         rerun = results.load(theirs[args.study])[0]
         if args.a is None and args.at_macs is None:
-            _compare_rerun(args, df, rerun)
+            _compare_rerun(args, df, rerun, sweep=summary["kind"].startswith("sweep:"))
             return
     if args.a is None or args.b is None:
         raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
@@ -266,7 +266,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
           f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): {verdict}")
 
 
-def _compare_rerun(args: argparse.Namespace, df, rerun) -> None:
+def _compare_rerun(args: argparse.Namespace, df, rerun, sweep: bool) -> None:
     from scaling import results
 
     table = results.compare_reruns(df, rerun, args.metric)
@@ -282,6 +282,17 @@ def _compare_rerun(args: argparse.Namespace, df, rerun) -> None:
     print(f"{int(table['same_digits'].sum())} of {len(table)} candidates to the digit, "
           f"{int(table['exceeds_noise'].eq(True).sum())} beyond the seed noise; a seed's two runs correlate "
           f"r = {r:.2f} ({pairs} pairs, deviations from their candidate's mean)")
+    if not sweep:
+        return
+    fits = [results.line_slopes(d, args.metric) for d in (df, rerun)]
+    try:
+        fits.append(results.line_slopes(results.pool(df, rerun), args.metric))
+    except config.ConfigError:  # the rerun repeats the study's digits: nothing to pool
+        pass
+    for line in (line for line in fits[0] if line in fits[1]):
+        text = [f"{s:+.2f} ({lo:+.2f} to {hi:+.2f})" for s, lo, hi in (f[line] for f in fits)]
+        both = f"; both, each seed's runs averaged: {text[2]}" if len(text) > 2 else ""
+        print(f"line {line}: {text[0]} -> {text[1]} pts of {args.metric} per doubling of MACs (95% CI){both}")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:

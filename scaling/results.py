@@ -404,6 +404,21 @@ def line_runs(rows: pd.DataFrame, metric: str = "test_top1") -> tuple[np.ndarray
             np.concatenate([np.asarray(v, dtype=float) for v in seeds]))
 
 
+def line_slopes(df: pd.DataFrame, metric: str = "test_top1") -> dict[str, tuple[float, float, float]]:
+    """Each sweep line's gain in points of ``metric`` per doubling of MACs, with its 95% CI (slope, low, high).
+
+    The slope of ``stats.fit_saturation``'s line, fitted on every seed's run of the line's points
+    (the one the figures draw, where the line rises without saturating); NaN below 3 MACs values.
+    """
+    from scaling.stats import fit_saturation
+
+    slopes = {}
+    for line, rows in sweep_table(df).groupby("line", sort=False):
+        macs, top1 = line_runs(rows, metric)
+        slopes[line] = tuple(float(v) for v in fit_saturation(macs, 100 * top1).slope)
+    return slopes
+
+
 def compare_lines(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "test_top1"):
     """Sweep line ``b`` minus line ``a`` at ``at`` MACs, each fitted on all its runs (``stats.compare_lines``).
 

@@ -221,6 +221,23 @@ def test_compare_two_width_lines_at_equal_macs(tmp_path, monkeypatch, capsys):
     assert "no sweep line 'd=9, r=1'" in capsys.readouterr().err
 
 
+def test_a_sweep_and_its_rerun_compare_their_lines_slopes(tmp_path, monkeypatch, capsys):
+    """Each line's gain per doubling of MACs in the study, in its rerun, and over both seed by seed."""
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)  # 5 points per doubling
+    sweeps.sweep(_config("width", tmp_path / "a", seeds=2, values="1,1.4,2"))
+    elsewhere = lambda cfg, workdir: _fake_train(cfg, workdir) | {  # noqa: E731 - another CPU, a flatter line
+        "test_top1": 0.5 + 0.03 * np.log2(cost.count(train.network_spec(cfg), 10).macs / 1e5) + 0.01 * cfg.seed,
+        "loss": 0.31}
+    monkeypatch.setattr(train, "train_and_evaluate", elsewhere)
+    cfg = _config("width", tmp_path / "b", seeds=2, values="1,1.4,2")
+    sweeps.sweep(cfg)
+    capsys.readouterr()
+    assert cli.main(["compare", cfg.study.name, "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "b")]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("line width: +5.00 (") and " -> +3.00 (" in line
+    assert line.endswith(")") and "both, each seed's runs averaged: +4.00 (" in line
+
+
 def test_compound_coefficients_from_a_finished_search(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
     assert cli.main(["search", "--study", "s", "--results-dir", str(tmp_path), "--beta", "1,1.1,1.2",
