@@ -232,7 +232,8 @@ def test_a_sweep_and_its_rerun_compare_their_lines_slopes(tmp_path, monkeypatch,
     cfg = _config("width", tmp_path / "b", seeds=2, values="1,1.4,2")
     sweeps.sweep(cfg)
     capsys.readouterr()
-    assert cli.main(["compare", cfg.study.name, "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "b")]) == 0
+    argv = ["compare", cfg.study.name, "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "b")]
+    assert cli.main(argv) == 0
     line = capsys.readouterr().out.splitlines()[-1]
     assert line.startswith("line width: +5.00 (") and " -> +3.00 (" in line
     assert line.endswith(")") and "both, each seed's runs averaged: +4.00 (" in line
