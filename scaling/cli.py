@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import pathlib
 import sys
 import types
@@ -273,7 +274,9 @@ def _compare_rerun(args: argparse.Namespace, df, rerun, sweep: bool) -> None:
     if table.empty:
         raise UsageError(f"{args.study!r} and its rerun share no completed candidate")
     for r in table.itertuples():
-        verdict = ("the same digits" if r.same_digits else "noise unknown" if r.exceeds_noise is None
+        same = "the same digits" + ("" if r.shared_seeds == max(r.seeds, r.rerun_seeds) else
+                                    f" on the {r.shared_seeds} seeds run in both")
+        verdict = (same if r.same_digits else "noise unknown" if r.exceeds_noise is None
                    else "beyond the seed noise" if r.exceeds_noise else "within the seed noise")
         print(f"{r.candidate}: {100 * r.mean:.2f} -> {100 * r.rerun_mean:.2f} ({r.seeds} and {r.rerun_seeds} seeds), "
               f"{100 * r.difference:+.2f} pts of {args.metric} (95% CI {100 * r.low:+.2f} to {100 * r.high:+.2f}): "
@@ -284,15 +287,12 @@ def _compare_rerun(args: argparse.Namespace, df, rerun, sweep: bool) -> None:
           f"r = {r:.2f} ({pairs} pairs, deviations from their candidate's mean)")
     if not sweep:
         return
-    fits = [results.line_slopes(d, args.metric) for d in (df, rerun)]
-    try:
-        fits.append(results.line_slopes(results.pool(df, rerun), args.metric))
-    except config.ConfigError:  # the rerun repeats the study's digits: nothing to pool
-        pass
-    for line in (line for line in fits[0] if line in fits[1]):
-        text = [f"{s:+.2f} ({lo:+.2f} to {hi:+.2f})" for s, lo, hi in (f[line] for f in fits)]
-        both = f"; both, each seed's runs averaged: {text[2]}" if len(text) > 2 else ""
-        print(f"line {line}: {text[0]} -> {text[1]} pts of {args.metric} per doubling of MACs (95% CI){both}")
+    fits = [results.line_slopes(d, args.metric) for d in (df, rerun, results.pool(df, rerun))]
+    for line, (slope, _, _) in fits[0].items():
+        if line in fits[1] and not math.isnan(slope):  # a line of 2 MACs values (Table 3's) has no slope
+            a, b, both = (f"{s:+.2f} ({lo:+.2f} to {hi:+.2f})" for s, lo, hi in (f[line] for f in fits))
+            print(f"line {line}: {a} -> {b} pts of {args.metric} per doubling of MACs (95% CI); both, each seed's "
+                  f"runs averaged: {both}")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:

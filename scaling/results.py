@@ -319,9 +319,9 @@ def compare_reruns(df: pd.DataFrame, rerun: pd.DataFrame, metric: str = "test_to
     """Each candidate of a study against the same candidate in a rerun of it, one row each.
 
     ``difference`` is the rerun's mean ``metric`` minus the study's, with its Welch 95% CI
-    (``stats.compare``); ``same_digits``: every seed of the rerun equals the study's. A rerun on
-    another CPU is a fresh draw of the run-to-run noise (XLA:CPU's arithmetic depends on the
-    machine), so it should agree within these intervals, not to the digit.
+    (``stats.compare``); ``same_digits``: each of the ``shared_seeds`` (run in both) has the same value
+    in both. A rerun on another CPU is a fresh draw of the run-to-run noise (XLA:CPU's arithmetic
+    depends on the machine), so it should agree within these intervals, not to the digit.
     """
     from scaling.stats import compare as welch
 
@@ -330,9 +330,11 @@ def compare_reruns(df: pd.DataFrame, rerun: pd.DataFrame, metric: str = "test_to
     for name in sorted(set(done[0]["candidate"]) & set(done[1]["candidate"])):
         a, b = (d[d["candidate"] == name].set_index("seed")[metric].sort_index() for d in done)
         c = welch(list(a), list(b))
-        rows.append({"candidate": name, "seeds": len(a), "rerun_seeds": len(b), "mean": a.mean(),
-                     "rerun_mean": b.mean(), "difference": c.difference, "low": c.low, "high": c.high,
-                     "exceeds_noise": c.exceeds_noise, "same_digits": a.equals(b)})
+        shared = a.index.intersection(b.index)
+        rows.append({"candidate": name, "seeds": len(a), "rerun_seeds": len(b), "shared_seeds": len(shared),
+                     "mean": a.mean(), "rerun_mean": b.mean(), "difference": c.difference, "low": c.low,
+                     "high": c.high, "exceeds_noise": c.exceeds_noise,
+                     "same_digits": len(shared) > 0 and a[shared].equals(b[shared])})
     return pd.DataFrame(rows)
 
 
@@ -358,20 +360,14 @@ def pool(df: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
     The seed, not the run, is the unit: a seed's runs in both are averaged (``runs`` counts them). A
     rerun on another CPU is a fresh draw of the rounding (:func:`compare_reruns`), but it starts from
     the same initial weights and sees the data in the same order, so its runs may correlate with the
-    study's of the same seed (:func:`seed_correlation`), and counting them as independent would narrow :func:`compare`'s
-    interval. A rerun on the same CPU model repeats its digits: such a run (the same candidate, seed
-    and final training loss in both) is a one-line error.
+    study's of the same seed (:func:`seed_correlation`); counting them as independent would narrow
+    :func:`compare`'s interval. A rerun on the same CPU model repeats its runs to the digit: a run of
+    the rerun with the study's candidate, seed and final training loss counts once.
     """
-    from scaling.config import ConfigError
-
     done = [d[d["state"] == "COMPLETE"] for d in (df, rerun)]
-    twice = done[0].merge(done[1], on=["candidate", "seed", "loss"])
-    if len(twice):
-        run = twice.iloc[0]
-        raise ConfigError(f"{run['candidate']} seed {run['seed']} has the same training loss in the study and its "
-                          f"rerun ({len(twice)} runs in all): the rerun repeats them, so pooling would count them "
-                          "twice")
-    runs = pd.concat(done, ignore_index=True).groupby(["candidate", "seed"], sort=False)
+    repeated = done[1].merge(done[0][["candidate", "seed", "loss"]], how="left", indicator=True)["_merge"]
+    fresh = done[1][(repeated == "left_only").to_numpy()]
+    runs = pd.concat([done[0], fresh], ignore_index=True).groupby(["candidate", "seed"], sort=False)
     table = runs.first()
     metrics = [m for m in ("minival_top1", "test_top1", "train_top1", "loss") if m in table]
     table[metrics] = runs[metrics].mean()

@@ -123,7 +123,7 @@ def test_compare_a_study_with_its_rerun(tmp_path, monkeypatch, capsys):
 def test_compare_two_candidates_over_a_study_and_its_rerun_pooled(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
     calibration.calibrate(_config(tmp_path / "a"))
-    calibration.calibrate(_config(tmp_path / "same"))  # the same CPU: every run's digits again
+    calibration.calibrate(_config(tmp_path / "same", seeds=3))  # the same CPU: seeds 0-1 to the digit, and seed 2
     # Another CPU: every run's last digits differ (its loss), and its test top-1 is 1 point higher.
     elsewhere = lambda cfg, workdir: _fake_train(cfg, workdir) | {  # noqa: E731
         "loss": 0.31, "test_top1": _fake_train(cfg, workdir)["test_top1"] + 0.01}
@@ -142,6 +142,10 @@ def test_compare_two_candidates_over_a_study_and_its_rerun_pooled(tmp_path, monk
     assert len(pooled) == 12 and (pooled["runs"] == 2).all()
     assert pooled["test_top1"].to_numpy() == pytest.approx(study["test_top1"].to_numpy() + 0.005)
     assert pooled["loss"].to_numpy() == pytest.approx([0.305] * 12) and (pooled["params"] == study["params"]).all()
-    assert cli.main([*pair, "--rerun", str(tmp_path / "same")]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "the rerun repeats them, so pooling would count them twice" in err
+    # A rerun on the same CPU repeats seeds 0-1 to the digit: each counts once, beside the new seed 2.
+    assert cli.main([*pair, "--rerun", str(tmp_path / "same")]) == 0
+    assert "-2.00 pts of test_top1" in (out := capsys.readouterr().out) and "3 and 3 seeds" in out
+    same = results.pool(study.reset_index(), results.load(tmp_path / "same" / "calib")[0])
+    assert len(same) == 18 and (same["runs"] == 1).all()
+    assert cli.main(["compare", "calib", "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "same")]) == 0
+    assert "(2 and 3 seeds)" in (out := capsys.readouterr().out) and "the same digits on the 2 seeds run in both" in out
