@@ -425,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")
     p.add_argument("--rerun", metavar="DIR", default=None,
                    help="every candidate against the same one in DIR's rerun of the study; with two "
-                   "candidates (or lines): their difference over the runs of both, pooled")
+                   "candidates (or lines): their difference over both, each seed's runs averaged")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_compare)
 

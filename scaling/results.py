@@ -365,7 +365,8 @@ def pool(df: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
     the rerun with the study's candidate, seed and final training loss counts once.
     """
     done = [d[d["state"] == "COMPLETE"] for d in (df, rerun)]
-    repeated = done[1].merge(done[0][["candidate", "seed", "loss"]], how="left", indicator=True)["_merge"]
+    study_runs = done[0][["candidate", "seed", "loss"]].drop_duplicates()
+    repeated = done[1].merge(study_runs, how="left", indicator=True)["_merge"]
     fresh = done[1][(repeated == "left_only").to_numpy()]
     runs = pd.concat([done[0], fresh], ignore_index=True).groupby(["candidate", "seed"], sort=False)
     table = runs.first()

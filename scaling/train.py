@@ -436,8 +436,9 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
             train_top1 = float(np.sum(jax.device_get(corrects))) / (len(corrects) * cfg.batch_size)
             tick = clock.add("train", tick)
             # The train step's freed scratch goes back before the eval step allocates its own, and the
-            # eval step's before training resumes: otherwise a process holds both (a 128-px Imagenette
-            # worker reached 14.7 GB at its first evaluation and was killed for memory beside another).
+            # eval step's before training resumes: otherwise the next train step's block may not fit in
+            # the freed heap and the process grows by one (a 128-px Imagenette worker reached 14.7 GB
+            # after its first evaluation and was killed for memory; benchmarks/RESULTS.md).
             runtime.release_memory(collect=False)
             record = {
                 "epoch": epoch + 1,
