@@ -365,9 +365,8 @@ def pool(df: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
     the rerun with the study's candidate, seed and final training loss counts once.
     """
     done = [d[d["state"] == "COMPLETE"] for d in (df, rerun)]
-    study_runs = done[0][["candidate", "seed", "loss"]].drop_duplicates()
-    repeated = done[1].merge(study_runs, how="left", indicator=True)["_merge"]
-    fresh = done[1][(repeated == "left_only").to_numpy()]
+    run = ["candidate", "seed", "loss"]
+    fresh = done[1][~pd.MultiIndex.from_frame(done[1][run]).isin(pd.MultiIndex.from_frame(done[0][run]))]
     runs = pd.concat([done[0], fresh], ignore_index=True).groupby(["candidate", "seed"], sort=False)
     table = runs.first()
     metrics = [m for m in ("minival_top1", "test_top1", "train_top1", "loss") if m in table]

@@ -82,8 +82,9 @@ def test_rerun_returns_stored_result_without_training(tmp_path, monkeypatch):
 
 
 def test_the_heap_is_given_back_around_each_evaluation(tmp_path, monkeypatch):
-    """The train step's freed scratch is trimmed before evaluating and the eval step's after: a 128-px
-    Imagenette run peaked at 14.8 GB holding both, 10.4 GB with the trims (benchmarks/RESULTS.md)."""
+    """The train step's freed scratch is trimmed before evaluating and the eval step's after: without the
+    trims a 128-px Imagenette run grew to 14.8 GB once training resumed after an evaluation, with them
+    it stayed at 10.5 GB (benchmarks/RESULTS.md)."""
     calls = []
     monkeypatch.setattr(runtime, "release_memory", lambda collect=True: calls.append("trim") or True)
     evaluate = train.Trainer.evaluate
