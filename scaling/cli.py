@@ -244,7 +244,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
             raise UsageError(f"no study {args.study!r} with a trials table in {args.rerun}")
         rerun = results.load(theirs[args.study])[0]
         if args.a is None and args.at_macs is None:
-            _compare_rerun(args, df, rerun, sweep=summary["kind"].startswith("sweep:"))
+            _compare_rerun(args, df, rerun, summary["kind"])
             return
     if args.a is None or args.b is None:
         raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
@@ -267,7 +267,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
           f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): {verdict}")
 
 
-def _compare_rerun(args: argparse.Namespace, df, rerun, sweep: bool) -> None:
+def _compare_rerun(args: argparse.Namespace, df, rerun, kind: str) -> None:
     from scaling import results
 
     table = results.compare_reruns(df, rerun, args.metric)
@@ -285,7 +285,9 @@ def _compare_rerun(args: argparse.Namespace, df, rerun, sweep: bool) -> None:
     print(f"{int(table['same_digits'].sum())} of {len(table)} candidates to the digit, "
           f"{int(table['exceeds_noise'].eq(True).sum())} beyond the seed noise; a seed's two runs correlate "
           f"r = {r:.2f} ({pairs} pairs, deviations from their candidate's mean)")
-    if not sweep:
+    if kind == "search":
+        _compare_search_rerun(df, rerun)
+    if not kind.startswith("sweep:"):
         return
     fits = [results.line_slopes(d, args.metric) for d in (df, rerun, results.pool(df, rerun))]
     for line, (slope, _, _) in fits[0].items():
@@ -293,6 +295,26 @@ def _compare_rerun(args: argparse.Namespace, df, rerun, sweep: bool) -> None:
             a, b, both = (f"{s:+.2f} ({lo:+.2f} to {hi:+.2f})" for s, lo, hi in (f[line] for f in fits))
             print(f"line {line}: {a} -> {b} pts of {args.metric} per doubling of MACs (95% CI); both, each seed's "
                   f"runs averaged: {both}")
+
+
+def _compare_search_rerun(df, rerun) -> None:
+    """Each draw's winner and runner-up on the search's objective, and both draws' pooled by seed."""
+    from scaling import results
+
+    noise = {None: "noise unknown", True: "beyond the seed noise", False: "within the seed noise"}  # Welch's
+    draws = {"study": df, "rerun": rerun, "two draws, each seed's runs averaged": results.pool(df, rerun)}
+    for draw, table in draws.items():
+        stats = results.candidate_stats(table)
+        w = results.winner(stats)
+        best, runner = w["best"], w["runner_up"]
+        line = f"winner in the {draw}: {best['candidate']} {100 * best['score']:.2f}"
+        if runner is not None:
+            c = results.compare(table, runner["candidate"], best["candidate"], "value")
+            line += (f", runner-up {runner['candidate']} {100 * runner['score']:.2f}: margin {100 * c.difference:+.2f} "
+                     f"(95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}), {noise[c.exceeds_noise]}")
+        if "paper_candidate" in w:
+            line += f"; the paper's point ranks {w['paper_candidate']['rank']} of {len(stats)}"
+        print(line + " (the search's objective)")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -424,8 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at-macs", type=float, default=None,
                    help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")
     p.add_argument("--rerun", metavar="DIR", default=None,
-                   help="every candidate against the same one in DIR's rerun of the study; with two "
-                   "candidates (or lines): their difference over both, each seed's runs averaged")
+                   help="every candidate against the same one in DIR's rerun of the study (and a search's "
+                   "winner in each draw and over both); with two candidates (or lines): their difference over "
+                   "both, each seed's runs averaged")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_compare)
 

@@ -142,7 +142,7 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
         "config": config,
     }
     if kind == "search" and not stats.empty:
-        summary |= _winner(stats)
+        summary |= winner(stats)
     if kind == "calibration" and len(df):
         summary["calibration"] = calibration_verdict(calibration_table(df, config["tolerance"]), config["tolerance"])
     return summary
@@ -169,8 +169,9 @@ def beats_beyond_noise(a, b, noise: float) -> bool:
     return a["score"] - b["score"] > 2 * noise * math.sqrt(1 / a["seeds"] + 1 / b["seeds"])
 
 
-def _winner(stats: pd.DataFrame) -> dict:
-    """Best and runner-up by seed mean, and whether the margin exceeds 2 standard errors of the noise."""
+def winner(stats: pd.DataFrame) -> dict:
+    """A search's best and runner-up by seed mean (rows of :func:`candidate_stats`), whether the margin exceeds
+    2 standard errors of the pooled seed noise, and the paper's point's rank."""
     best = _record(stats.iloc[0])
     out = {"best": best, "runner_up": None, "margin": None, "seed_noise": seed_noise(stats),
            "beats_runner_up_beyond_noise": None,
@@ -369,7 +370,7 @@ def pool(df: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
     fresh = done[1][~pd.MultiIndex.from_frame(done[1][run]).isin(pd.MultiIndex.from_frame(done[0][run]))]
     runs = pd.concat([done[0], fresh], ignore_index=True).groupby(["candidate", "seed"], sort=False)
     table = runs.first()
-    metrics = [m for m in ("minival_top1", "test_top1", "train_top1", "loss") if m in table]
+    metrics = [m for m in ("value", "minival_top1", "test_top1", "train_top1", "loss") if m in table]
     table[metrics] = runs[metrics].mean()
     return table.assign(runs=runs.size()).reset_index()
 

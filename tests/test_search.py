@@ -220,6 +220,31 @@ def test_seeds_winner_on_the_mean_with_noise_verdict(tmp_path, monkeypatch, caps
     assert "± 1.00" in out and "beyond the seed noise" in out
 
 
+def test_a_search_and_its_rerun_name_each_draws_winner_and_both_draws(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train())  # (1, 1, 1.4) first, the paper's point second
+    assert cli.main(_argv(tmp_path / "a", "srch", "--seeds", "2")) == 0
+    fake = _fake_train()  # another CPU: every run's last digits move, and the paper's point gains 10 points
+
+    def elsewhere(config, workdir):
+        result = fake(config, workdir) | {"loss": 0.31}
+        paper = round(config.network.depth, 6) == 0.3  # alpha 1.2 on the digits baseline's depth 0.25
+        return result | ({"minival_top1": result["minival_top1"] + 0.1} if paper else {})
+
+    monkeypatch.setattr(train, "train_and_evaluate", elsewhere)
+    assert cli.main(_argv(tmp_path / "b", "srch", "--seeds", "2")) == 0
+    capsys.readouterr()
+    assert cli.main(["compare", "srch", "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-3:] == [
+        "winner in the study: a1.00_b1.00_g1.40 87.50, runner-up a1.20_b1.10_g1.15 79.50: margin +8.00 (95% CI +4.96 "
+        "to +11.04), beyond the seed noise; the paper's point ranks 2 of 3 (the search's objective)",
+        "winner in the rerun: a1.20_b1.10_g1.15 89.50, runner-up a1.00_b1.00_g1.40 87.50: margin +2.00 (95% CI -1.04 "
+        "to +5.04), within the seed noise; the paper's point ranks 1 of 3 (the search's objective)",
+        "winner in the two draws, each seed's runs averaged: a1.00_b1.00_g1.40 87.50, runner-up a1.20_b1.10_g1.15 "
+        "84.50: margin +3.00 (95% CI -0.04 to +6.04), within the seed noise; the paper's point ranks 2 of 3 (the "
+        "search's objective)"]
+
+
 def test_a_study_cannot_be_resumed_with_another_definition(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train())
     assert cli.main(_argv(tmp_path, "defn")) == 0
