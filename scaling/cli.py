@@ -259,12 +259,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
             raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
         c = results.compare_lines(df, args.a, args.b, args.at_macs, args.metric)
         what, counted = f" at {args.at_macs / 1e6:.4g} MMACs (lines fitted in log MACs)", "runs"
-    if c.exceeds_noise is None:
-        verdict = "noise unknown (each needs 2 or more seeds)"
-    else:
-        verdict = "beyond the seed noise" if c.exceeds_noise else "within the seed noise"
+    verdict = _NOISE[c.exceeds_noise] + (" (each needs 2 or more seeds)" if c.exceeds_noise is None else "")
     print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} to "
           f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): {verdict}")
+
+
+#: A Welch comparison's verdict (``exceeds_noise``: its 95% CI excludes 0; None: too few seeds).
+_NOISE = {None: "noise unknown", True: "beyond the seed noise", False: "within the seed noise"}
 
 
 def _compare_rerun(args: argparse.Namespace, df, rerun, kind: str) -> None:
@@ -276,8 +277,7 @@ def _compare_rerun(args: argparse.Namespace, df, rerun, kind: str) -> None:
     for r in table.itertuples():
         same = "the same digits" + ("" if r.shared_seeds == max(r.seeds, r.rerun_seeds) else
                                     f" on the {r.shared_seeds} seeds run in both")
-        verdict = (same if r.same_digits else "noise unknown" if r.exceeds_noise is None
-                   else "beyond the seed noise" if r.exceeds_noise else "within the seed noise")
+        verdict = same if r.same_digits else _NOISE[r.exceeds_noise]
         print(f"{r.candidate}: {100 * r.mean:.2f} -> {100 * r.rerun_mean:.2f} ({r.seeds} and {r.rerun_seeds} seeds), "
               f"{100 * r.difference:+.2f} pts of {args.metric} (95% CI {100 * r.low:+.2f} to {100 * r.high:+.2f}): "
               f"{verdict}")
@@ -301,7 +301,6 @@ def _compare_search_rerun(df, rerun) -> None:
     """Each draw's winner and runner-up on the search's objective, and both draws' pooled by seed."""
     from scaling import results
 
-    noise = {None: "noise unknown", True: "beyond the seed noise", False: "within the seed noise"}  # Welch's
     draws = {"study": df, "rerun": rerun, "two draws, each seed's runs averaged": results.pool(df, rerun)}
     for draw, table in draws.items():
         stats = results.candidate_stats(table)
@@ -311,7 +310,7 @@ def _compare_search_rerun(df, rerun) -> None:
         if runner is not None:
             c = results.compare(table, runner["candidate"], best["candidate"], "value")
             line += (f", runner-up {runner['candidate']} {100 * runner['score']:.2f}: margin {100 * c.difference:+.2f} "
-                     f"(95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}), {noise[c.exceeds_noise]}")
+                     f"(95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}), {_NOISE[c.exceeds_noise]}")
         if "paper_candidate" in w:
             line += f"; the paper's point ranks {w['paper_candidate']['rank']} of {len(stats)}"
         print(line + " (the search's objective)")
