@@ -24,6 +24,7 @@ table (CSV + Parquet), ``summary.json`` and the figures.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
@@ -399,20 +400,23 @@ class Study:
         self.optuna.tell(number, state=TrialState.FAIL, skip_if_finished=True)
 
     # -- working ----------------------------------------------------------------------------
-    def work(self) -> int:
-        """The worker loop: take, train, record, until no queued trial is left. Returns runs trained."""
-        trained = 0
+    def work(self) -> collections.Counter:
+        """The worker loop: take, train, record, until no queued trial is left.
+
+        Returns how many runs this worker ``trained`` and how many it ``copied`` from other studies.
+        """
+        done = collections.Counter()
         while True:
             self.requeue()
             if not self.optuna.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                return trained
+                return done
             outcome: dict = {}
             start = time.time()
             self.optuna.optimize(functools.partial(self._objective, outcome=outcome), n_trials=1, catch=(_Failed,),
                                  gc_after_trial=False)
             runtime.release_memory()  # the run's scratch memory, for this worker's next run and its siblings
             if "number" in outcome:
-                trained += 1
+                done["copied" if "copied" in outcome else "trained"] += 1
                 print(self.progress(outcome["number"], time.time() - start), flush=True)
 
     def _objective(self, trial: optuna.Trial, outcome: dict) -> float:
@@ -439,6 +443,7 @@ class Study:
             if source is not None:
                 train.copy_run(source, workdir)
                 trial.set_user_attr("reused_from", str(source))
+                outcome["copied"] = True
         try:
             with _Heartbeat(trial, self.config.heartbeat, enabled=not isinstance(self.storage,
                                                                                   optuna.storages.RDBStorage)):
@@ -601,10 +606,10 @@ class _Heartbeat:
 # --------------------------------------------------------------------------------------------
 # Running a study with local worker processes
 # --------------------------------------------------------------------------------------------
-def _child(config: StudyConfig, kind: str, points: list[Point], config_dict: dict) -> None:
-    """Entry point of a ``workers > 1`` process (spawned, so JAX starts fresh)."""
+def _child(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, tally) -> None:
+    """Entry point of a ``workers > 1`` process (spawned, so JAX starts fresh); puts its counts on ``tally``."""
     runtime.tune()
-    Study.open(config, kind, points, config_dict).work()
+    tally.put(Study.open(config, kind, points, config_dict).work())
 
 
 def run(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, workers: int = 1) -> dict:
@@ -619,18 +624,23 @@ def run(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, 
     print(f"study {config.name!r}: {len(points)} runs, storage {mask_url(config.storage) or journal_path(config)}",
           flush=True)
     ctx = multiprocessing.get_context("spawn")
-    children = [ctx.Process(target=_child, args=(config, kind, points, config_dict)) for _ in range(workers - 1)]
+    tally = ctx.SimpleQueue()
+    children = [ctx.Process(target=_child, args=(config, kind, points, config_dict, tally))
+                for _ in range(workers - 1)]
     for child in children:
         child.start()
     try:
-        trained = study.work()
+        done = study.work()
     finally:
         for child in children:
             child.join()
+    while not tally.empty():  # a child that crashed put nothing: its runs are the storage's to tell
+        done += tally.get()
     running = len(study.optuna.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     summary = study.write_outputs()
-    print(f"trained {trained} run(s) here" + (f"; {running} still running in other workers" if running else ""),
-          flush=True)
+    print(f"trained {done['trained']} run(s) here" + (f", copied {done['copied']} finished in other studies"
+                                                      if done["copied"] else "")
+          + (f"; {running} still running in other workers" if running else ""), flush=True)
     return summary
 
 

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import pathlib
+import re
 import secrets
 import shutil
 import signal
@@ -262,7 +263,7 @@ def test_a_lost_worker_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
     claimed.set_user_attr("worker", {"host": "elsewhere", "pid": 1, "trial": claimed.number})
     claimed.set_user_attr("heartbeat", time.time())
     time.sleep(2.5)
-    assert run.work() == 3
+    assert run.work() == collections.Counter(trained=3)
     trials = run.optuna.get_trials()
     assert trials[claimed.number].state.name == "FAIL"
     assert trials[claimed.number].user_attrs["fail_kind"] == "worker_lost"
@@ -452,6 +453,9 @@ def test_two_workers_on_one_journal_file(tmp_path, compile_cache):
     _complete_once(_trials(_config(argv)), _points(argv))
     df, summary = results.load(tmp_path / "journal")
     assert summary["complete"] and len(df) == 3
+    # each command counts the runs of all its own processes: together, every run once
+    counts = [int(re.search(r"trained (\d+) run\(s\) here", log.read_text()).group(1)) for log in logs]
+    assert sum(counts) == 3, counts
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ every sweep for real on `digits` with a tiny budget (B0 at depth 0.25, width 0.5
 and draw CAMs from the compound-vs-single study.
 """
 
+import contextlib
 import dataclasses
+import io
 import json
 
 import numpy as np
@@ -311,7 +313,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweeps")
     for name in SMALL:
         extra = {"base_resolution": 32} if name == "compound-vs-single" else {}
-        sweeps.sweep(_config(name, root, **extra))
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            sweeps.sweep(_config(name, root, **extra))
+        (root / f"{name}.out").write_text(out.getvalue())
     return root
 
 
@@ -346,6 +350,7 @@ def test_a_run_finished_in_another_study_is_copied_not_trained_again(trained):
     assert (trained / sweeps.load_config("depth").study.name / "trials" / "d1_w1_r1-s0" / "ckpt").is_dir()
     assert set(baselines.loc[baselines["reused_from"].notna(), "candidate"]) == {"d1_w1_r1", "d1_w1.4_r1", "d2_w1_r1"}
     assert baselines_summary["wall_time"]["reused_runs"] == 3
+    assert "trained 1 run(s) here, copied 3 finished in other studies" in (trained / "width-baselines.out").read_text()
     assert baselines_summary["wall_time"]["reused_seconds"] < baselines_summary["wall_time"]["run_seconds"]
 
 
