@@ -2,11 +2,13 @@
 
 A committed table is only reproducible by the command beside it if the experiment file still names
 the same points, seeds and budget, and the recipe (code, not config) still has the knobs the runs
-trained with. Superseded studies (``results/superseded/``) are a record and are not checked.
+trained with. Reruns (``results/rerun-*/``) are checked the same way, with the seeds they ran
+(``--seeds`` may add some). Superseded studies (``results/superseded/``) are a record and are not checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -17,6 +19,7 @@ from scaling import calibration, config, recipes, search, sweeps
 from scaling import study as runner
 
 STUDIES = sorted(p.parent for p in (ROOT / "results").glob("*/summary.json"))
+RERUNS = sorted(p.parent for p in (ROOT / "results").glob("rerun-*/*/summary.json"))
 KINDS = (search.SearchConfig, sweeps.SweepConfig, calibration.CalibrationConfig)
 
 
@@ -41,11 +44,18 @@ def test_results_hold_committed_studies():
     assert {p.name for p in STUDIES} >= {"cifar10_calibration", "search_digits"}
 
 
-@pytest.mark.parametrize("study_dir", STUDIES, ids=[p.name for p in STUDIES])
+def test_every_rerun_is_a_committed_study():
+    assert RERUNS and {p.name for p in RERUNS} <= {p.name for p in STUDIES}
+
+
+@pytest.mark.parametrize("study_dir", STUDIES + RERUNS, ids=[str(p.relative_to(ROOT / "results")) for p in
+                                                             STUDIES + RERUNS])
 def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
     summary = json.loads((study_dir / "summary.json").read_text())
     cfg = _experiment_files().get(summary["study"])
     assert cfg is not None, f"no experiment file defines study {summary['study']!r}"
+    if study_dir in RERUNS:
+        cfg = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, seeds=summary["seeds"]))
     if isinstance(cfg, sweeps.SweepConfig):
         cfg = sweeps.resolve(cfg)  # the coefficients of a from_study sweep, as the study stored them
     pts = _points(cfg)
