@@ -638,9 +638,12 @@ def run(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, 
         done += tally.get()
     running = len(study.optuna.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     summary = study.write_outputs()
-    print(f"trained {done['trained']} run(s) here" + (f", copied {done['copied']} finished in other studies"
-                                                      if done["copied"] else "")
-          + (f"; {running} still running in other workers" if running else ""), flush=True)
+    line = f"trained {done['trained']} run(s) here"
+    if done["copied"]:
+        line += f", copied {done['copied']} finished in other studies"
+    if running:
+        line += f"; {running} still running in other workers"
+    print(line, flush=True)
     return summary
 
 

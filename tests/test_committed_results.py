@@ -20,6 +20,7 @@ from scaling import study as runner
 
 STUDIES = sorted(p.parent for p in (ROOT / "results").glob("*/summary.json"))
 RERUNS = sorted(p.parent for p in (ROOT / "results").glob("rerun-*/*/summary.json"))
+CHECKED = STUDIES + RERUNS
 KINDS = (search.SearchConfig, sweeps.SweepConfig, calibration.CalibrationConfig)
 
 
@@ -48,8 +49,7 @@ def test_every_rerun_is_a_committed_study():
     assert RERUNS and {p.name for p in RERUNS} <= {p.name for p in STUDIES}
 
 
-@pytest.mark.parametrize("study_dir", STUDIES + RERUNS, ids=[str(p.relative_to(ROOT / "results")) for p in
-                                                             STUDIES + RERUNS])
+@pytest.mark.parametrize("study_dir", CHECKED, ids=[str(p.relative_to(ROOT / "results")) for p in CHECKED])
 def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
     summary = json.loads((study_dir / "summary.json").read_text())
     cfg = _experiment_files().get(summary["study"])
