@@ -5,8 +5,10 @@
     scaling sweep width-baselines --values 1,1.8,3.8 --study sweep_width_baselines_3   # 12 networks
     scaling plot sweep_width_baselines
 
-Expected wall time (estimate from the Fig. 3 sweeps' runs, 2.7-3.3 min each on 2 CPU cores shared
-3-4 ways): about 1.5 h for the 24 runs, half that on an idle 2-core CPU, 10-20 min on one GPU.
+Expected wall time: 350 s (6 min) for the 24 runs, measured on an idle 2-core CPU (Intel Xeon,
+2026-12-05, an empty compilation cache): 9-17 s a run on the depth-1 baselines and 13-27 s on the
+depth-2 ones, of which XLA compiles 6-7 and 10-12 s. Compilation is most of a run, so an
+accelerator would shorten it less than its speed suggests (not measured).
 
 The paper does not list Fig. 4's widths; the default is Fig. 3's (1, 1.4, 1.8, 2.6, 3.8, 5). Baseline:
 B0 at depth 0.25, width 0.5 and 16 px (``scaling.proxies.digits``), so (d, r) = (2, 1.3) is B0 at
