@@ -3,7 +3,8 @@
 The state is written packed: its leaves concatenated into one flat vector per dtype. Orbax writes
 each leaf as its own TensorStore array at about 1 ms a leaf, so a proxy's 143-leaf state took
 0.26-0.34 s a save, 2-3 s of a 15-s digits run with its 8 epochs; packed, a save writes 2 arrays
-(benchmarks/RESULTS.md). The tree structure comes back from the caller's abstract state on restore.
+(benchmarks/RESULTS.md). The tree structure comes back from the caller's abstract state on restore;
+checkpoints written before packing restore as they were written.
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ def _unpack(packed: dict, abstract_state: Any, directory: pathlib.Path) -> Any:
         dtype = np.dtype(leaf.dtype).name
         sizes[dtype] = sizes.get(dtype, 0) + math.prod(leaf.shape)
     if {k: getattr(v, "size", None) for k, v in packed.items()} != sizes:
-        raise ConfigError(f"{directory} holds another network's state or an older checkpoint format: "
-                          "delete it to train this run from the start")
+        raise ConfigError(f"{directory} holds another network's state: delete it to train this run from the start")
     offsets = dict.fromkeys(sizes, 0)
     out = []
     for leaf in leaves:
@@ -74,4 +74,19 @@ def restore_latest(directory: pathlib.Path, abstract_state: Any) -> tuple[int, A
             return None
         out = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
                                                          meta=ocp.args.JsonRestore()))
-    return step, _unpack(out["state"], abstract_state, directory), out["meta"]
+        if _packed(out["state"]):
+            return step, _unpack(out["state"], abstract_state, directory), out["meta"]
+        # Written before packing (one array per leaf, until 2026-12-05): Orbax restores it into the tree.
+        state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))["state"]
+    return step, state, out["meta"]
+
+
+def _packed(tree: Any) -> bool:
+    """Whether a restored tree is :func:`_pack`'s form: flat vectors keyed by dtype name."""
+    def dtype_name(key):
+        try:
+            return np.dtype(key).name == key
+        except TypeError:
+            return False
+
+    return isinstance(tree, dict) and all(dtype_name(k) and np.ndim(v) == 1 for k, v in tree.items())

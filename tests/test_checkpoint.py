@@ -41,16 +41,24 @@ def test_a_state_round_trips_exactly_from_one_array_per_dtype(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == ["2"]
 
 
-def test_a_checkpoint_of_another_network_or_format_is_a_one_line_error(tmp_path):
-    checkpoint.save(tmp_path / "narrow", 1, _state(width=4), {})
-    with pytest.raises(ConfigError, match="another network's state or an older checkpoint format"):
-        checkpoint.restore_latest(tmp_path / "narrow", _abstract(_state(width=5)))
-    # The layout before packing: Orbax's own tree of one array per leaf.
+def test_a_checkpoint_of_another_network_is_a_one_line_error(tmp_path):
+    checkpoint.save(tmp_path, 1, _state(width=4), {})
+    with pytest.raises(ConfigError, match="another network's state: delete it to train this run from the start"):
+        checkpoint.restore_latest(tmp_path, _abstract(_state(width=5)))
+
+
+def test_a_checkpoint_written_before_packing_restores_as_written(tmp_path):
+    """The earlier layout, Orbax's own tree of one array per leaf: a run started before packing resumes."""
+    state = _state()
     options = ocp.CheckpointManagerOptions(create=True)
-    with ocp.CheckpointManager((tmp_path / "tree").absolute(), options=options, item_names=("state", "meta")) as mgr:
-        mgr.save(1, args=ocp.args.Composite(state=ocp.args.StandardSave(_state()), meta=ocp.args.JsonSave({})))
-    with pytest.raises(ConfigError, match="delete it to train this run from the start"):
-        checkpoint.restore_latest(tmp_path / "tree", _abstract(_state()))
+    with ocp.CheckpointManager(tmp_path.absolute(), options=options, item_names=("state", "meta")) as mgr:
+        mgr.save(3, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({"a": 1})))
+    step, restored, meta = checkpoint.restore_latest(tmp_path, _abstract(state))
+    assert step == 3 and meta == {"a": 1}
+    assert jax.tree.structure(restored) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+        assert b.dtype == a.dtype
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
 
 
 def test_no_checkpoint_restores_none(tmp_path):
