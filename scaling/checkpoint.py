@@ -9,6 +9,7 @@ checkpoints written before packing restore as they were written.
 
 from __future__ import annotations
 
+import collections
 import math
 import pathlib
 from typing import Any
@@ -36,20 +37,20 @@ def _pack(state: Any) -> dict[str, np.ndarray]:
 def _unpack(packed: dict, abstract_state: Any, directory: pathlib.Path) -> Any:
     """Inverse of :func:`_pack`: ``abstract_state``'s tree, each leaf placed with its sharding."""
     leaves, treedef = jax.tree.flatten(abstract_state)
-    sizes: dict[str, int] = {}
-    for leaf in leaves:
-        dtype = np.dtype(leaf.dtype).name
-        sizes[dtype] = sizes.get(dtype, 0) + math.prod(leaf.shape)
+    dtypes = [np.dtype(leaf.dtype).name for leaf in leaves]
+    sizes = collections.Counter()
+    for dtype, leaf in zip(dtypes, leaves, strict=True):
+        sizes[dtype] += math.prod(leaf.shape)
     if {k: getattr(v, "size", None) for k, v in packed.items()} != sizes:
         raise ConfigError(f"{directory} holds another network's state: delete it to train this run from the start")
-    offsets = dict.fromkeys(sizes, 0)
+    offsets = collections.Counter()
     out = []
-    for leaf in leaves:
-        dtype, size = np.dtype(leaf.dtype).name, math.prod(leaf.shape)
+    for dtype, leaf in zip(dtypes, leaves, strict=True):
+        start = offsets[dtype]
+        offsets[dtype] += math.prod(leaf.shape)
         # A copy per leaf: the train step donates its state, and no two leaves may share one buffer.
-        values = packed[dtype][offsets[dtype]:offsets[dtype] + size].reshape(leaf.shape).copy()
+        values = packed[dtype][start:offsets[dtype]].reshape(leaf.shape).copy()
         out.append(jax.device_put(values, leaf.sharding))
-        offsets[dtype] += size
     return jax.tree.unflatten(treedef, out)
 
 
