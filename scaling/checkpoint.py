@@ -10,6 +10,8 @@ checkpoints written before packing restore as they were written.
 from __future__ import annotations
 
 import collections
+import contextlib
+import logging
 import math
 import pathlib
 from typing import Any
@@ -18,6 +20,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from scaling import files
 from scaling.config import ConfigError
 
 
@@ -54,12 +57,35 @@ def _unpack(packed: dict, abstract_state: Any, directory: pathlib.Path) -> Any:
     return jax.tree.unflatten(treedef, out)
 
 
+@contextlib.contextmanager
+def _orbax_quiet():
+    """Orbax's own log lines off: on a failed write its threads log their tracebacks before the
+    exception reaches us (100 lines on a full disk), and a rerun warns that it removes the torn
+    step's temporary directory. The exception itself still propagates."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def save(directory: pathlib.Path, step: int, state: Any, meta: dict) -> None:
-    """Write ``state`` (a pytree of arrays) and ``meta`` (JSON) as checkpoint ``step``; keeps the latest."""
-    with _manager(directory) as mgr:
-        mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_pack(state)),
-                                               meta=ocp.args.JsonSave(meta)))
-        mgr.wait_until_finished()
+    """Write ``state`` (a pytree of arrays) and ``meta`` (JSON) as checkpoint ``step``; keeps the latest.
+
+    A full disk raises :class:`scaling.files.DiskFull` naming ``directory``; the previous checkpoint
+    stays whole (Orbax finalises a step by renaming its temporary directory).
+    """
+    try:
+        with _orbax_quiet(), _manager(directory) as mgr:
+            mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_pack(state)),
+                                                   meta=ocp.args.JsonSave(meta)))
+            mgr.wait_until_finished()
+    except Exception as e:
+        if files.disk_full(e) is not None:
+            raise files.DiskFull(directory) from None
+        raise
 
 
 def restore_latest(directory: pathlib.Path, abstract_state: Any) -> tuple[int, Any, dict] | None:
@@ -69,7 +95,7 @@ def restore_latest(directory: pathlib.Path, abstract_state: Any) -> tuple[int, A
     """
     if not directory.exists():
         return None
-    with _manager(directory) as mgr:
+    with _orbax_quiet(), _manager(directory) as mgr:
         step = mgr.latest_step()
         if step is None:
             return None

@@ -13,13 +13,16 @@ import dataclasses
 import json
 import math
 import pathlib
+import signal
 import sys
 import types
 import typing
 
-from scaling import config, cost, rules, runtime
+from scaling import config, cost, files, interrupt, rules, runtime
 
 EXIT_USAGE = 2
+#: A run that failed on its own (divergence), a study that ended with points failed, a full disk.
+EXIT_FAILED = 1
 #: Flag names that differ from their field's name.
 FLAG_NAMES = {"name": "study"}
 
@@ -154,13 +157,22 @@ def search_config(args: argparse.Namespace):
     return config.override(cfg, **_given(args, search.SearchConfig, POINT_FIELDS))
 
 
-def cmd_search(args: argparse.Namespace) -> None:
+def _finished(summary: dict) -> int:
+    """Print what an ended study lacks (its last lines); the exit status: 1 when a point failed."""
+    from scaling import results
+
+    lines = results.describe_incomplete(summary)
+    if lines:
+        print(lines, flush=True)
+    return EXIT_FAILED if results.failed(summary) else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
     from scaling import search
 
     cfg = search_config(args)
     if not args.dry_run:
-        search.search(cfg, workers=args.workers)
-        return
+        return _finished(search.search(cfg, workers=args.workers))
     cands = search.candidates(cfg)
     points = search.search_points(cfg, cands)
     dataset = search.validate(cfg, points, storage=False)
@@ -170,7 +182,7 @@ def cmd_search(args: argparse.Namespace) -> None:
               f"{len(points)} runs ({cfg.study.seeds} seed(s)) on {cfg.study.train.dataset}; study {cfg.study.name!r}")
 
 
-def cmd_scale_up(args: argparse.Namespace) -> None:
+def cmd_scale_up(args: argparse.Namespace) -> int:
     from scaling import search
 
     given = _given(args, search.SearchConfig, POINT_FIELDS + GRID_FIELDS + ("name",))
@@ -190,10 +202,11 @@ def cmd_scale_up(args: argparse.Namespace) -> None:
     dataset = search.validate(cfg, points, storage=args.train)
     _print_table(search.scale_up_table(cfg, *coefficients, phis, dataset.num_classes), args.json)
     if args.train:
-        search.scale_up(cfg, *coefficients, phis, workers=args.workers)
+        return _finished(search.scale_up(cfg, *coefficients, phis, workers=args.workers))
+    return 0
 
 
-def cmd_sweep(args: argparse.Namespace) -> None:
+def cmd_sweep(args: argparse.Namespace) -> int:
     from scaling import sweeps
 
     given = _given(args, sweeps.SweepConfig, POINT_FIELDS + ("sweep",))
@@ -202,8 +215,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         cfg = sweeps.with_baseline(cfg, given.pop("baseline"))
     cfg = config.override(cfg, **given)
     if not args.dry_run:
-        sweeps.sweep(cfg, workers=args.workers)
-        return
+        return _finished(sweeps.sweep(cfg, workers=args.workers))
     cfg, points, num_classes = sweeps.prepare(cfg, storage=False)
     _print_table(sweeps.point_table(cfg, points, num_classes), args.json)
     if not args.json:
@@ -211,15 +223,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
               f"{cfg.study.train.network.baseline} on {cfg.study.train.dataset}; study {cfg.study.name!r}")
 
 
-def cmd_calibrate(args: argparse.Namespace) -> None:
+def cmd_calibrate(args: argparse.Namespace) -> int:
     from scaling import calibration
     from scaling import study as runner
 
     cfg = calibration.load_config(args.config)
     cfg = config.override(cfg, **_given(args, calibration.CalibrationConfig, POINT_FIELDS))
     if not args.dry_run:
-        calibration.calibrate(cfg, workers=args.workers)
-        return
+        return _finished(calibration.calibrate(cfg, workers=args.workers))
     points = calibration.points(cfg)
     dataset = runner.validate(cfg.study, points, storage=False)
     rows = [{"candidate": p.name, **p.params, "lr": p.changes["lr"],
@@ -237,6 +248,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if args.study not in known:
         raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
     df, summary = results.load(known[args.study])
+    _note_incomplete(summary)
     pooled = ""
     if args.rerun is not None:
         theirs = results.studies(args.rerun)
@@ -259,9 +271,19 @@ def cmd_compare(args: argparse.Namespace) -> None:
             raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
         c = results.compare_lines(df, args.a, args.b, args.at_macs, args.metric)
         what, counted = f" at {args.at_macs / 1e6:.4g} MMACs (lines fitted in log MACs)", "runs"
-    verdict = _NOISE[c.exceeds_noise] + (" (each needs 2 or more seeds)" if c.exceeds_noise is None else "")
-    print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} to "
-          f"{100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): {verdict}")
+    if c.exceeds_noise is None:
+        print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} ({c.n_b} and {c.n_a} "
+              f"{counted}{pooled}): noise unknown, each needs 2 or more {counted} for an interval")
+    else:
+        print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} "
+              f"to {100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): "
+              f"{_NOISE[c.exceeds_noise]}")
+    if args.at_macs is None:
+        p = results.compare_paired(df, args.a, args.b, args.metric)
+        print(f"paired by seed: {100 * p.difference:+.2f} pts ({p.n_a} shared seeds): needs 2 or more shared seeds"
+              if p.exceeds_noise is None else
+              f"paired by seed: {100 * p.difference:+.2f} pts (95% CI {100 * p.low:+.2f} to {100 * p.high:+.2f}; "
+              f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {_NOISE[p.exceeds_noise]}")
 
 
 #: A Welch comparison's verdict (``exceeds_noise``: its 95% CI excludes 0; None: too few seeds).
@@ -316,6 +338,14 @@ def _compare_search_rerun(df, rerun) -> None:
         print(line + " (the search's objective)")
 
 
+def _note_incomplete(summary: dict) -> None:
+    from scaling import results
+
+    note = results.incomplete_note(summary)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+
+
 def cmd_plot(args: argparse.Namespace) -> None:
     from scaling import plots, results
 
@@ -327,6 +357,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
     if missing:
         raise UsageError(f"no study {missing[0]!r} with a trials table in {args.results_dir}; "
                          f"found: {', '.join(known) or 'none'}")
+    for name in names:
+        _note_incomplete(results.load(known[name])[1])
     kwargs = dict(metric=args.metric, threshold=args.threshold)
     stems = [stem for name in names for stem in plots.redraw(known[name], **kwargs)]
     stems += plots.redraw_figure3([known[name] for name in names], args.results_dir, **kwargs)
@@ -478,27 +510,32 @@ def exit_code(error: BaseException) -> int | None:
 
     if isinstance(error, (UsageError, rules.ScalingError, DatasetError, config.ConfigError)):
         return EXIT_USAGE
-    if isinstance(error, TrainingDiverged):
-        return 1
+    if isinstance(error, (TrainingDiverged, files.DiskFull)):
+        return EXIT_FAILED
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``scaling`` command; ``argv`` None: this process's command line, whose Ctrl-C and SIGTERM
+    end the process at once (:mod:`scaling.interrupt`)."""
     runtime.tune()  # before JAX starts its backend (scaling.runtime)
+    if argv is None:
+        interrupt.install()
     try:
         args = build_parser().parse_args(argv)
         runtime.share_device(getattr(args, "workers", 1))  # --workers N on one GPU
-        args.func(args)
-    except KeyboardInterrupt:
-        print("scaling: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        code = args.func(args)
+    except KeyboardInterrupt:  # called in-process (a test, a notebook): the interrupt as an exception
+        print(interrupt.MESSAGE, file=sys.stderr)
+        return interrupt.exit_code(signal.SIGINT)
     except Exception as e:
+        e = files.disk_full(e) or e
         code = exit_code(e)
         if code is None:
             raise
         print(f"scaling: error: {config.one_line(e)}", file=sys.stderr)
         return code
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

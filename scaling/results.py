@@ -30,6 +30,10 @@ RESULT_KEYS = ("minival_top1", "test_top1", "train_top1", "loss", "params", "mac
 PHASES = ("data", "setup", "compile", "train", "eval", "checkpoint")
 #: Failure kinds that are bookkeeping, not failures of a run: a duplicate queue entry, a spare trial.
 NOT_RUNS = ("duplicate", "spare")
+#: Failure kinds that settle a point (rerunning the same config fails the same way) and those that are
+#: retried up to ``max_retries`` times; ``interrupted`` (the study stopped) is redone without counting.
+TERMINAL = ("diverged", "out_of_memory")
+RETRYABLE = ("worker_lost", "error")
 
 #: Columns that describe a network (equal for every seed of a candidate). In a search, alpha, beta,
 #: gamma, phi are its compound coefficients; in a sweep, d, w, r its multipliers of the baseline.
@@ -41,7 +45,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: number, state, objective, params, user attrs, start/end times, duration.
 
     Spare trials (Optuna's queue ran dry under a worker) are left out; a FAIL trial without a
-    ``fail_kind`` was failed by Optuna's heartbeat: its worker was lost. Nested attributes (the
+    ``fail_kind`` (a study of the code before interruptions were told apart) lost its worker. Nested attributes (the
     worker that ran a trial) are JSON strings, so the table stays flat for CSV and Parquet.
     """
     rows = []
@@ -99,8 +103,10 @@ def seed_noise(stats: pd.DataFrame) -> float | None:
     return float(math.sqrt((multi["score_std"] ** 2).mean()))
 
 
-def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage: str, points: int) -> dict:
-    """The study's summary: best candidate (seed mean), runner-up, seed noise, budget, hardware, versions."""
+def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage: str, points: list[str],
+              max_retries: int = 0) -> dict:
+    """The study's summary: best candidate (seed mean), runner-up, seed noise, budget, hardware, versions,
+    and the ``incomplete`` points (``points``: the study's point keys, ``<candidate>-s<seed>``)."""
     stats = candidate_stats(df)
     states = df["state"].value_counts().to_dict() if len(df) else {}
     failed = df[(df["state"] == "FAIL") & ~df.get("fail_kind", pd.Series(index=df.index)).isin(NOT_RUNS)] \
@@ -121,8 +127,11 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
         "seeds": config["study"]["seeds"],
         "budget": {k: train[k] for k in ("epochs", "steps_per_epoch", "batch_size", "recipe", "limit_train",
                                          "limit_test", "minival_fraction")},
-        "runs": points,
-        "complete": int(states.get("COMPLETE", 0)) == points,
+        "runs": len(points),
+        "networks": len({key.rsplit("-s", 1)[0] for key in points}),
+        "complete": int(states.get("COMPLETE", 0)) == len(points),
+        "incomplete": incomplete(df, points, max_retries),
+        "max_retries": max_retries,
         "pending": int(states.get("WAITING", 0) + states.get("RUNNING", 0)),
         "trials": {str(k): int(v) for k, v in states.items()},
         "failures": [{"trial": int(r["trial"]), "point": r.get("point"), "kind": r.get("fail_kind"),
@@ -146,6 +155,72 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
     if kind == "calibration" and len(df):
         summary["calibration"] = calibration_verdict(calibration_table(df, config["tolerance"]), config["tolerance"])
     return summary
+
+
+def incomplete(df: pd.DataFrame, points: list[str], max_retries: int) -> list[dict]:
+    """Each point without a finished run: ``pending`` (queued or running), ``failed`` (a terminal
+    failure), ``gave_up`` (more than ``max_retries`` retryable failures) or ``unfinished`` (the study
+    stopped before redoing it); with the last failure's kind and reason and the number of retryable
+    failures since the point's last ``--retry-failed``."""
+    out = []
+    for key in points:
+        rows = df[df["point"] == key] if "point" in df else df.iloc[:0]
+        if "fail_kind" in rows:
+            rows = rows[~rows["fail_kind"].isin(NOT_RUNS)]
+        if rows["state"].eq("COMPLETE").any() if "state" in rows else False:
+            continue
+        if "retry_failed" in rows and rows["retry_failed"].eq(True).any():
+            rows = rows.loc[rows.index[rows["retry_failed"].eq(True).to_numpy()][-1]:]
+        failures = rows[rows["state"] == "FAIL"] if len(rows) else rows
+        entry = {"point": key, "state": "pending", "kind": None, "reason": None, "retries": 0}
+        if failures.empty or rows["state"].isin(("WAITING", "RUNNING")).any():
+            out.append(entry)
+            continue
+        last = failures.iloc[-1]
+        retries = int(failures["fail_kind"].isin(RETRYABLE).sum())
+        state = "failed" if last["fail_kind"] in TERMINAL else "gave_up" if retries > max_retries else "unfinished"
+        out.append(entry | {"state": state, "kind": last["fail_kind"], "reason": _plain(last.get("fail_reason")),
+                            "retries": retries})
+    return out
+
+
+def failed(summary: dict) -> list[dict]:
+    """The study's points that did not finish and will not without the user (not just still queued)."""
+    return [e for e in summary.get("incomplete", []) if e["state"] != "pending"]
+
+
+def describe_incomplete(summary: dict) -> str:
+    """What a study lacks, one line per point and the command that runs it again; "" when complete."""
+    missing = summary.get("incomplete", [])
+    if not missing:
+        return ""
+    runs = summary["runs"]
+    lines = [f"incomplete: {len(missing)} of {runs} runs did not finish; the tables, figures and any winner "
+             f"use the other {runs - len(missing)}:"]
+    for e in missing:
+        if e["state"] == "pending":
+            lines.append(f"  {e['point']}: still queued or running in another worker; rerun the same command "
+                         "(or wait for that worker) to finish it")
+        elif e["state"] == "unfinished":
+            lines.append(f"  {e['point']}: {e['kind']}: {e['reason']}; rerun the same command to redo it")
+        else:
+            used = f" ({e['retries']} failures, --max-retries {summary['max_retries']} used up)" \
+                if e["state"] == "gave_up" else ""
+            lines.append(f"  {e['point']}: {e['kind']}{used}: {e['reason']}; "
+                         "rerun the same command with --retry-failed to try it again")
+    return "\n".join(lines)
+
+
+def incomplete_note(summary: dict) -> str | None:
+    """One line for a command that reads an incomplete study's tables (``scaling plot``, ``compare``), or None."""
+    if summary.get("complete", True):
+        return None
+    missing = summary.get("incomplete") or []
+    named = ", ".join(f"{e['point']} ({e['kind'] or e['state']})" for e in missing[:4])
+    named += f", and {len(missing) - 4} more" if len(missing) > 4 else ""
+    return (f"note: study {summary['study']!r} is incomplete: {summary['runs'] - len(missing) if missing else '?'}"
+            f" of {summary['runs']} runs finished{f' (missing: {named})' if named else ''}; "
+            "what follows uses the finished ones")
 
 
 def calibration_verdict(table: pd.DataFrame, tolerance: float) -> list[dict]:
@@ -219,6 +294,9 @@ def describe_winner(summary: dict) -> str:
         return f"study {summary['study']}: no completed trial yet"
     line = (f"winner {best['candidate']}: alpha={best['alpha']:g} beta={best['beta']:g} gamma={best['gamma']:g}, "
             f"minival top-1 {_pm(best)} ({best['seeds']} seed(s)), MAC ratio x{best['mac_ratio']:.2f}")
+    if summary.get("incomplete"):
+        line += (f"; chosen from {len(summary['candidates'])} of {summary['networks']} candidates "
+                 f"({summary['runs'] - len(summary['incomplete'])} of {summary['runs']} runs)")
     runner = summary.get("runner_up")
     if runner:
         verdict = {None: "seed noise unknown (use --seeds 2 or more)", True: "beyond the seed noise",
@@ -392,6 +470,17 @@ def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
             raise ConfigError(f"no completed run of {name!r} in the study (candidates: {known})")
         groups[name] = list(values)
     return welch(groups[a], groups[b])
+
+
+def compare_paired(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
+    """``b`` minus ``a`` paired by seed (``stats.paired``): every candidate of a study shares its seed's
+    data subset and order, so a seed's offset cancels. A seed's repeated runs (a pooled rerun) are averaged."""
+    from scaling.stats import paired
+
+    compare(df, a, b, metric)  # the same one-line errors for an unknown candidate
+    done = df[df["state"] == "COMPLETE"]
+    by_seed = {name: done[done["candidate"] == name].groupby("seed")[metric].apply(list).to_dict() for name in (a, b)}
+    return paired(by_seed[a], by_seed[b])
 
 
 def line_runs(rows: pd.DataFrame, metric: str = "test_top1") -> tuple[np.ndarray, np.ndarray]:

@@ -134,7 +134,7 @@ def from_study(name: str, results_dir: str = "results", storage: str | None = No
         if study.user_attrs.get("definition", {}).get("kind") != "search":
             raise StudyError(f"study {name!r} is not a step-1 search")
         summary = results.summarize(results.trials_table(study), study=name, kind="search",
-                                    config=study.user_attrs["config"], storage="", points=0)
+                                    config=study.user_attrs["config"], storage="", points=[])
     if summary.get("kind") != "search":
         raise StudyError(f"study {name!r} is not a step-1 search")
     stored = config.from_dict(SearchConfig, summary["config"])

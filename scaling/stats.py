@@ -1,9 +1,14 @@
-"""Statistics that a figure or a table may claim: seed intervals, differences beyond the noise, saturation.
+"""Statistics a figure or a table may claim: seed intervals, differences, test families, power, slopes, saturation.
 
 ``interval`` is the Student-t confidence interval of a mean over seeds; ``compare`` the Welch interval
-of a difference of two means, ``compare_lines`` that of two fitted lines at one MACs value;
-``fit_saturation`` decides whether accuracy rises with MACs, and whether it saturates inside the
-measured range (paper Fig. 3), from every run of a sweep line. numpy and scipy only.
+of a difference of two means, ``paired`` the seed-blocked (paired t) one, ``compare_lines`` that of two
+fitted lines at one MACs value; ``holm`` and ``benjamini_hochberg`` adjust a family's p-values;
+``equivalence`` says what a difference's interval excludes (a claimed margin, or ±margin: TOST);
+``power`` and ``seeds_needed`` size a paired comparison, ``not_testable`` words a power below
+``MIN_POWER``; ``slope_of_means`` (lack of fit counted as error) and ``slope_paired`` (seed-blocked) give
+accuracy's slope per doubling of MACs; ``fit_saturation`` decides whether accuracy rises with MACs, and
+whether it saturates inside the measured range (paper Fig. 3), from every run of a sweep line. numpy and
+scipy only.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 
 import numpy as np
 from scipy import optimize, special
+from scipy.stats import false_discovery_control
 
 #: Extra AICc support the saturating curve needs over the line to be chosen (Burnham & Anderson's "2").
 SUPPORT = 2.0
@@ -53,9 +59,11 @@ def interval(values, confidence: float = 0.95) -> Interval:
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """``difference`` = mean(b) - mean(a), its Welch t interval and two-sided p-value.
+    """``difference`` = mean(b) - mean(a), its t interval and two-sided p-value.
 
-    ``exceeds_noise``: the interval excludes 0; None when either group has fewer than 2 values.
+    ``method``: ``"welch"`` (two independent groups) or ``"paired"`` (per-seed differences, ``n_a`` = ``n_b``
+    = the shared seeds). ``exceeds_noise``: the interval excludes 0; None when either group has fewer than
+    2 values.
     """
 
     difference: float
@@ -68,6 +76,7 @@ class Comparison:
     n_b: int
     exceeds_noise: bool | None
     confidence: float
+    method: str = "welch"
 
 
 def compare(a, b, confidence: float = 0.95) -> Comparison:
@@ -117,6 +126,240 @@ def _line_at(x, y, x0) -> tuple[float, float, int, int]:
     n = x.size
     variance = rss / (n - 2) * (1 / n + (x0 - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum())
     return a + slope * x0, variance, n - 2, n
+
+
+def paired(a_by_seed, b_by_seed, confidence: float = 0.95) -> Comparison:
+    """Seed-blocked ``b`` minus ``a``: the paired t interval of the mean per-seed difference.
+
+    Each input maps seed -> value, or seed -> values (a seed run twice, e.g. on two machines: averaged
+    within the seed first; non-finite values are dropped, a seed left with none is absent). Only seeds
+    present in both count (``n_a`` = ``n_b`` = their number, df = n - 1); a seed's own offset, shared by
+    both sides, cancels. ``exceeds_noise`` is None, and the interval NaN, with fewer than 2 shared seeds.
+    """
+    a, b = _seed_means(a_by_seed), _seed_means(b_by_seed)
+    d = np.array([b[s] - a[s] for s in a if s in b])
+    n = d.size
+    diff = float(d.mean()) if n else math.nan
+    if n < 2:
+        return Comparison(diff, math.nan, math.nan, math.nan, math.nan, math.nan, n, n, None, confidence, "paired")
+    se = float(d.std(ddof=1)) / math.sqrt(n)
+    if se == 0:  # every seed gives the same difference: it is exact
+        return Comparison(diff, 0.0, diff, diff, float(diff == 0), math.inf, n, n, diff != 0, confidence, "paired")
+    h = float(special.stdtrit(n - 1, (1 + confidence) / 2) * se)
+    p = float(2 * special.stdtr(n - 1, -abs(diff) / se))
+    return Comparison(diff, h, diff - h, diff + h, p, float(n - 1), n, n, bool(abs(diff) > h), confidence, "paired")
+
+
+def _seed_means(by_seed) -> dict:
+    """seed -> the mean of its finite values, for the seeds that have one."""
+    out = {}
+    for seed, values in dict(by_seed).items():
+        v = np.asarray(values, dtype=float).ravel()
+        v = v[np.isfinite(v)]
+        if v.size:
+            out[seed] = float(v.mean())
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# A family of tests: adjusted p-values
+# --------------------------------------------------------------------------------------------
+def holm(p_values) -> list[float]:
+    """Holm-Bonferroni step-down adjusted p-values (family-wise error), in the input's order.
+
+    The i-th smallest of m p-values becomes max over j <= i of (m - j + 1) p_(j), capped at 1. NaN (a test
+    not run) stays NaN and is not counted in m.
+    """
+    p = _p_array(p_values)
+    out = np.full(p.size, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = order.size
+    out[order] = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
+    return out.tolist()
+
+
+def benjamini_hochberg(p_values) -> list[float]:
+    """Benjamini-Hochberg step-up adjusted p-values (false discovery rate), in the input's order.
+
+    scipy's ``false_discovery_control``; NaN (a test not run) stays NaN and is not counted in the family.
+    """
+    p = _p_array(p_values)
+    out = np.full(p.size, math.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = false_discovery_control(p[finite], method="bh")
+    return out.tolist()
+
+
+def _p_array(p_values) -> np.ndarray:
+    p = np.asarray(p_values, dtype=float).ravel()
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError(f"p-values must lie in [0, 1], got {p[(p < 0) | (p > 1)].tolist()}")
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# What an interval excludes: a claimed margin, equivalence
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Equivalence:
+    """What a difference's ``confidence`` interval [``low``, ``high``] says about a margin ``bound`` > 0.
+
+    ``below_bound``: it excludes a difference of +bound or more (high < bound); ``above_bound``: it excludes
+    one below +bound (low > bound); ``equivalent``: it lies inside (-bound, +bound), TOST's verdict with
+    each one-sided test at level (1 - confidence) / 2 (stricter than the usual 90% interval at 5%). All
+    three are None when the interval is NaN (fewer than 2 seeds).
+    """
+
+    bound: float
+    low: float
+    high: float
+    confidence: float
+    below_bound: bool | None
+    above_bound: bool | None
+    equivalent: bool | None
+
+    def words(self) -> str:
+        """One-line verdict: ``within ±1 of 0 (equivalent)``, ``excludes a difference of +2.5 or more``, ..."""
+        if self.equivalent:
+            return f"within ±{self.bound:g} of 0 (equivalent)"
+        if self.below_bound:
+            return f"excludes a difference of {self.bound:+g} or more"
+        if self.above_bound:
+            return f"excludes a difference below {self.bound:+g}"
+        if self.below_bound is None:
+            return f"cannot exclude {self.bound:+g} (no interval: fewer than 2 seeds)"
+        return f"cannot exclude {self.bound:+g}"
+
+
+def equivalence(comparison: Comparison, bound: float) -> Equivalence:
+    """Whether ``comparison``'s interval excludes a difference of +``bound`` (e.g. a paper's claimed gain)
+    and whether it lies within ±``bound`` of 0, at the comparison's own confidence."""
+    if not (math.isfinite(bound) and bound > 0):
+        raise ValueError(f"the margin must be a positive number, got {bound}")
+    low, high = comparison.low, comparison.high
+    if math.isnan(low) or math.isnan(high):
+        return Equivalence(bound, low, high, comparison.confidence, None, None, None)
+    return Equivalence(bound, low, high, comparison.confidence, bool(high < bound), bool(low > bound),
+                       bool(-bound < low and high < bound))
+
+
+# --------------------------------------------------------------------------------------------
+# Power of the paired t test: how many seeds a difference needs
+# --------------------------------------------------------------------------------------------
+#: Power below which a comparison is reported as not testable with the seeds it has.
+MIN_POWER = 0.5
+
+
+def power(effect, sd_difference, seeds, alpha: float = 0.05, tests: int = 1):
+    """Power of the two-sided paired t test to find a true mean difference ``effect`` (noncentral t).
+
+    ``sd_difference`` is the std of the per-seed difference; the test's level is ``alpha / tests``
+    (Bonferroni, or Holm's first step: the conservative case for a family of ``tests``). 0 below 2 seeds.
+    Broadcasts over its arguments.
+    """
+    return _power(effect, sd_difference, seeds, alpha, tests)
+
+
+def _power(effect, sd_difference, seeds, alpha, tests):
+    if np.any(np.asarray(sd_difference) <= 0):
+        raise ValueError(f"sd_difference must be positive, got {sd_difference}")
+    n = np.asarray(seeds, dtype=float)
+    df = np.where(n >= 2, n - 1, np.nan)
+    t = special.stdtrit(df, 1 - alpha / tests / 2)
+    nc = np.asarray(effect, dtype=float) * np.sqrt(n) / sd_difference
+    out = np.where(n >= 2, special.nctdtr(df, nc, -t) + (1 - special.nctdtr(df, nc, t)), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def seeds_needed(effect, sd_difference, power: float = 0.8, alpha: float = 0.05, tests: int = 1,
+                 max_seeds: int = 100) -> int | None:
+    """The fewest seeds whose paired t test has at least ``power`` (see :func:`power`); None beyond ``max_seeds``."""
+    n = np.arange(2, max_seeds + 1)
+    reached = np.flatnonzero(_power(effect, sd_difference, n, alpha, tests) >= power)
+    return int(n[reached[0]]) if reached.size else None
+
+
+def not_testable(power: float, seeds: int) -> str | None:
+    """``not testable with 3 seeds (power 0.21)`` for a power below ``MIN_POWER``; None otherwise."""
+    return f"not testable with {seeds} seeds (power {power:.2f})" if power < MIN_POWER else None
+
+
+# --------------------------------------------------------------------------------------------
+# Slope of accuracy per doubling of MACs
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Slope:
+    """Accuracy's slope per doubling of MACs and its ``confidence`` t interval (NaN where there is none).
+
+    ``method``: ``"means"`` (the line through the point means, df = points - 2) or ``"paired"`` (the mean
+    of the seeds' own slopes, df = seeds - 1). ``points`` counts distinct MACs values, ``seeds`` the seeds
+    used (None where the call gave none); ``df`` is 0 where there is no interval.
+    """
+
+    slope: float
+    low: float
+    high: float
+    points: int
+    seeds: int | None
+    df: int
+    method: str
+    confidence: float
+
+
+def slope_of_means(macs, accuracy, seeds=None, confidence: float = 0.95) -> Slope:
+    """The least-squares slope of the point means against log2(MACs), with an interval that counts lack of fit.
+
+    One value per distinct MACs, the mean of its runs (with ``seeds``, a seed's runs at a point are averaged
+    first, so a seed run twice counts once); the interval is Student-t on points - 2 degrees of freedom, so
+    the means' scatter about the line, seed noise and departure from a line alike, is the error (a fit to
+    every run would count each point's seeds as independent evidence of a line). NaN interval below 3
+    points, NaN slope below 2. Non-finite runs are dropped.
+    """
+    cells = _cells(macs, accuracy, seeds)
+    points = sorted({m for m, _ in cells})
+    means = np.array([np.mean([v for (m, _), v in cells.items() if m == p]) for p in points])
+    k, used = len(points), None if seeds is None else len({s for _, s in cells})
+    if k < 2:
+        return Slope(math.nan, math.nan, math.nan, k, used, 0, "means", confidence)
+    x = np.log2(points)
+    _, slope, rss = _line(x, means)
+    if k < 3:
+        return Slope(slope, math.nan, math.nan, k, used, 0, "means", confidence)
+    h = float(special.stdtrit(k - 2, (1 + confidence) / 2) * math.sqrt(rss / (k - 2) / ((x - x.mean()) ** 2).sum()))
+    return Slope(slope, slope - h, slope + h, k, used, k - 2, "means", confidence)
+
+
+def slope_paired(macs, accuracy, seeds, confidence: float = 0.95) -> Slope:
+    """The seed-blocked slope: each seed's own least-squares line over the points, t interval over seeds.
+
+    Only seeds with a run at every distinct MACs count (a seed's runs at a point averaged), so every seed's
+    line is over the same points and the mean of their slopes is the slope of their point means. The
+    interval counts how the slope varies from seed to seed, not lack of fit: it is for the best line's
+    slope over these very points (``slope_of_means`` counts departure from a line as error).
+    """
+    cells = _cells(macs, accuracy, seeds)
+    points = sorted({m for m, _ in cells})
+    complete = [s for s in dict.fromkeys(s for _, s in cells) if all((p, s) in cells for p in points)]
+    if len(points) < 2:
+        return Slope(math.nan, math.nan, math.nan, len(points), len(complete), 0, "paired", confidence)
+    x = np.log2(points)
+    iv = interval([_line(x, np.array([cells[p, s] for p in points]))[1] for s in complete], confidence)
+    return Slope(iv.mean, iv.low, iv.high, len(points), iv.n, max(iv.n - 1, 0), "paired", confidence)
+
+
+def _cells(macs, accuracy, seeds) -> dict:
+    """(MACs, seed) -> the mean of that seed's finite runs there; each run its own seed where ``seeds`` is None."""
+    m, y = np.asarray(macs, dtype=float).ravel(), np.asarray(accuracy, dtype=float).ravel()
+    s = np.arange(m.size) if seeds is None else np.asarray(seeds).ravel()
+    if not m.size == y.size == s.size:
+        raise ValueError(f"macs, accuracy and seeds differ in length ({m.size}, {y.size}, {s.size})")
+    runs: dict = {}
+    for mi, yi, si in zip(m, y, s.tolist(), strict=True):
+        if math.isfinite(mi) and mi > 0 and math.isfinite(yi):
+            runs.setdefault((float(mi), si), []).append(float(yi))
+    return {key: float(np.mean(v)) for key, v in runs.items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,13 +6,18 @@ one journal file, or machines sharing a PostgreSQL database) then takes queued t
 through ``Study.optimize``, so each point is trained once however many workers run. Searches
 (:mod:`scaling.search`) and sweeps (:mod:`scaling.sweeps`) only say which points a study has.
 
-Failures: a run that diverges or runs out of memory is recorded as FAIL with its reason and is not
-retried; a run whose worker died is failed and queued again, and the retry resumes from the point's
-workdir (per-epoch checkpoints). A dead worker is noticed at once on its own machine (its process is
-gone) and, from another machine, once its heartbeat is ``grace`` seconds old: on PostgreSQL by
-Optuna's own heartbeat (``RDBStorage(heartbeat_interval=..., grace_period=...)``, with
-``RetryHeartbeatStaleTrialCallback`` queueing the retry); a journal file has no heartbeat in
-Optuna, so a thread of the worker records one on its trial. Rerunning the same command resumes.
+Failures and interruptions: a run that diverges or runs out of memory is recorded as FAIL with its
+reason and settles its point; a run that raised, or whose worker died while the study process that
+started it lives on, is failed and queued again (up to ``max_retries`` times), and the retry resumes
+from the point's workdir (per-epoch checkpoints). A run whose worker died *with* its study process
+(the study killed as a whole: SIGKILL, a reboot, a preempted machine, Ctrl-C) is ``interrupted``: it
+is redone on the next start and never counts against ``max_retries``. To tell the two apart, every
+trial records its worker and the worker's *session*, the study process that started it (``run``;
+its local workers are its children, ended with it); on this machine both are checked as processes,
+and from another machine by their heartbeats, which a thread of each records every ``heartbeat``
+seconds (the trial's on the trial, the session's on the study) and which are stale after ``grace``
+seconds. A lost worker whose session still beats counts; one whose session is gone does not.
+``retry_failed`` queues once more every point that failed or used up its retries.
 
 A point whose run (the same training config and device count) already finished in another study of
 the same results directory is copied from there instead of trained again (``reuse``; the trial
@@ -34,26 +39,28 @@ import os
 import pathlib
 import random
 import re
+import secrets
 import shutil
 import socket
 import sys
 import threading
 import time
-import warnings
+import traceback
+from collections.abc import Callable
 
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from scaling import config, cost, files, plots, recipes, results, runtime, train
+from scaling import config, cost, files, interrupt, plots, recipes, results, runtime, train
 from scaling.config import ConfigError, one_line
 from scaling.rules import Network
 
-#: Failure kinds. Terminal ones settle their point; retryable ones are retried up to
-#: ``max_retries`` times; interruptions (Ctrl-C), duplicates and spares are simply redone or dropped.
-TERMINAL = ("diverged", "out_of_memory")
-RETRYABLE = ("worker_lost", "error")
+#: Failure kinds (scaling.results): terminal ones settle their point; retryable ones are retried up to
+#: ``max_retries`` times; interruptions (the study stopped: a kill of the whole study, Ctrl-C, a full
+#: disk) are redone without counting; duplicates and spares are bookkeeping.
+TERMINAL, RETRYABLE = results.TERMINAL, results.RETRYABLE
 HOST = socket.gethostname()
 
 
@@ -76,6 +83,7 @@ class StudyConfig:
     heartbeat: float = 10.0  # seconds between heartbeats of a running trial
     grace: float = 120.0  # a heartbeat older than this marks the trial's worker as lost
     reuse: bool = True  # copy a finished run of the same config from another study in results_dir
+    retry_failed: bool = False  # queue again the points that failed (diverged, out of memory, retries used up)
     train: train.TrainConfig = dataclasses.field(default_factory=train.TrainConfig)
 
     @property
@@ -85,7 +93,7 @@ class StudyConfig:
 
 #: StudyConfig fields that say how a study runs, not what it computes: they may differ between
 #: workers and between reruns.
-EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries", "reuse")
+EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries", "reuse", "retry_failed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,12 +133,18 @@ def validate(study: StudyConfig, points: list[Point], storage: bool = True):
         raise StudyError("need max_retries >= 0 and 0 < heartbeat < grace")
     if not study.train.minival_fraction > 0:
         raise StudyError("a study scores minival top-1: minival_fraction must be > 0")
+    if study.dir.exists() and not study.dir.is_dir():
+        raise StudyError(f"{study.dir} exists and is not a directory")
+    if storage:
+        journal = [] if "://" in (study.storage or "") else [journal_path(study).parent]
+        for where in dict.fromkeys([study.dir, *journal]):
+            why = files.unwritable(where)
+            if why:
+                raise StudyError(f"cannot write the study's results to {where}: {why}")
     prepared = [train.prepare(train_config(study, p)) for p in points]
     dataset = train.load_dataset(study.train)
     for cfg, spec, devices in prepared:
         train.check_fits(cfg, spec, dataset.num_classes, devices)
-    if study.dir.exists() and not study.dir.is_dir():
-        raise StudyError(f"{study.dir} exists and is not a directory")
     if storage and study.storage and "://" in study.storage:
         check_storage(study.storage)
     return dataset
@@ -240,20 +254,18 @@ def _json_line(line: bytes) -> bool:
 
 
 def _rdb_storage(study: StudyConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
-    """``RDBStorage`` with Optuna's heartbeat. Workers that start together on a fresh database race
-    to create Optuna's schema, and all but one fail with a duplicate-object error: they try again."""
+    """``RDBStorage``. Workers that start together on a fresh database race to create Optuna's schema,
+    and all but one fail with a duplicate-object error: they try again.
+
+    Optuna's own heartbeat (``heartbeat_interval``) is not used: it fails a stale trial without saying
+    whether its study process died with it, so an interrupted study could not be told from a failed
+    run; the trial and session heartbeats of this module serve every storage alike.
+    """
     import sqlalchemy.exc
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(study.max_retries)
-    kwargs = dict(engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=max(1, round(study.heartbeat)),
-                  grace_period=max(2, round(study.grace)), heartbeat_stale_trial_callback=retry)
     for attempt in range(attempts):
         try:
-            with warnings.catch_warnings():  # Optuna marks its heartbeat "experimental" since v2.8
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(study.storage, **kwargs)
+            return optuna.storages.RDBStorage(study.storage, engine_kwargs={"pool_pre_ping": True})
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == attempts - 1:
                 raise
@@ -286,12 +298,35 @@ def _differs(a, b, prefix="") -> list[str]:
 
 
 def _fail_kind(t: FrozenTrial) -> str | None:
-    """Why a FAIL trial failed. Optuna's heartbeat fails a stale trial without our attribute: a lost worker."""
+    """Why a FAIL trial failed. A study written before interruptions were told apart failed stale
+    trials by Optuna's heartbeat, without our attribute: a lost worker."""
     return t.user_attrs.get("fail_kind", "worker_lost") if t.state == TrialState.FAIL else None
 
 
 def _settled(t: FrozenTrial) -> bool:
     return t.state == TrialState.COMPLETE or _fail_kind(t) in TERMINAL
+
+
+def _since_retry(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """A point's trials from its last ``retry_failed`` requeue on: failures before it no longer count."""
+    marks = [i for i, t in enumerate(trials) if t.user_attrs.get("retry_failed")]
+    return trials[marks[-1]:] if marks else trials
+
+
+def this_process() -> dict:
+    """This process as a study records it: host, pid and start (with the pid, one process for good)."""
+    me = _process(os.getpid())
+    return {"host": HOST, "pid": os.getpid(), "started": me and me[1]}
+
+
+def new_session() -> dict:
+    """A session: this process, and a token that tells this start of it from an earlier one in-process."""
+    return {**this_process(), "run": secrets.token_hex(4)}
+
+
+def _session_key(session: dict) -> str:
+    """The study user attribute that holds a session's heartbeat."""
+    return f"session {session['host']}:{session['pid']}:{session['started']}:{session.get('run')}"
 
 
 def _live(t: FrozenTrial) -> bool:
@@ -305,16 +340,21 @@ class _Failed(Exception):
 class Study:
     """An open study: the Optuna study, its storage and the points by key. Create with :meth:`open`."""
 
-    def __init__(self, config: StudyConfig, kind: str, study: optuna.Study, storage, points: list[Point]):
+    def __init__(self, config: StudyConfig, kind: str, study: optuna.Study, storage, points: list[Point],
+                 session: dict | None = None):
         self.config, self.kind, self.optuna, self.storage = config, kind, study, storage
+        self.session = session or new_session()  # the study process this worker belongs to
         self.points = {p.key: p for p in points}
         self._choices = {k: CategoricalDistribution(sorted(set(v), key=repr))
                          for k, v in _params_by_name(points).items()}
 
     @classmethod
     def open(cls, config: StudyConfig, kind: str, points: list[Point], config_dict: dict,
-             wait: float = 60.0) -> Study:
-        """Create the study and queue every point, or load it (the same definition) to resume."""
+             wait: float = 60.0, session: dict | None = None) -> Study:
+        """Create the study and queue every point, or load it (the same definition) to resume.
+
+        ``session``: the study process whose worker this is (default: this process).
+        """
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         storage = open_storage(config)
         mine = definition(kind, config_dict, points)
@@ -336,7 +376,9 @@ class Study:
                 raise StudyError(f"study {config.name!r} exists with another definition (differs in "
                                  f"{', '.join(k.removeprefix('config.') for k in _differs(theirs, mine))}); "
                                  "rerun with its own settings or choose another --study")
-        self = cls(config, kind, study, storage, points)
+        self = cls(config, kind, study, storage, points, session)
+        if config.retry_failed:
+            self._retry_failed()
         self.requeue()
         if not study.user_attrs.get("ready"):
             study.set_user_attr("ready", True)
@@ -359,35 +401,80 @@ class Study:
         for t in self.optuna.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             lost = self._lost(t)
             if lost:
-                self.fail(t.number, "worker_lost", lost)
+                self.fail(t.number, *lost)
+        for key, mine in self._by_point().items():
+            if not any(_live(t) for t in _since_retry(mine)) and self._needs_run(mine):
+                self._enqueue(key)
+
+    def _by_point(self) -> dict[str, list[FrozenTrial]]:
         trials = self.trials()
-        for key, point in self.points.items():
-            mine = [t for t in trials if t.user_attrs.get("point") == key]
-            if not any(_live(t) or _settled(t) for t in mine) and not self._given_up(mine):
-                self.optuna.enqueue_trial(point.optuna_params(), user_attrs={"point": key, **point.attrs})
+        return {k: [t for t in trials if t.user_attrs.get("point") == k] for k in self.points}
+
+    def _enqueue(self, key: str, **attrs) -> None:
+        point = self.points[key]
+        self.optuna.enqueue_trial(point.optuna_params(), user_attrs={"point": key, **point.attrs, **attrs})
+
+    def _needs_run(self, trials: list[FrozenTrial]) -> bool:
+        """Whether a point (its trials) is neither settled nor given up."""
+        recent = _since_retry(trials)
+        return not any(_settled(t) for t in recent) and not self._given_up(recent)
 
     def _given_up(self, trials: list[FrozenTrial]) -> bool:
-        return sum(_fail_kind(t) in RETRYABLE for t in trials) > self.config.max_retries
+        return sum(_fail_kind(t) in RETRYABLE for t in _since_retry(trials)) > self.config.max_retries
 
-    def _lost(self, t: FrozenTrial) -> str | None:
-        """Why the RUNNING trial ``t`` has no live worker any more, or None.
+    def _retry_failed(self) -> None:
+        """Queue once more each point that failed or used up its retries (``retry_failed``)."""
+        for key, mine in self._by_point().items():
+            if mine and not any(_live(t) for t in mine) and not self._needs_run(mine) \
+                    and not any(t.state == TrialState.COMPLETE for t in mine):
+                self._enqueue(key, retry_failed=True)
 
-        ``worker`` names the process that took *this* trial (a retry copies its original's attributes,
-        so the trial number guards against reading the dead original's).
+    def _lost(self, t: FrozenTrial) -> tuple[str, str] | None:
+        """(failure kind, reason) when the RUNNING trial ``t`` has no live worker any more, else None.
+
+        ``worker_lost`` when the worker's study process (its session) lives on, else ``interrupted``.
+        ``worker`` names the process that took *this* trial (the trial number guards against the
+        attributes of a trial it was copied from).
         """
         worker = t.user_attrs.get("worker") or {}
         if worker.get("trial") != t.number:
             worker = {}
+        session = worker.get("session") or worker  # before sessions: each worker was its own
         if worker.get("host") == HOST and worker.get("pid") not in (None, os.getpid()):
             why = _gone(worker["pid"], worker.get("started"))
             if why is not None:
-                return f"worker {HOST}:{worker['pid']} is gone{why}"
-        if isinstance(self.storage, optuna.storages.RDBStorage):
-            return None  # elsewhere: Optuna's own heartbeat fails stale trials
+                lost = f"worker {HOST}:{worker['pid']} is gone{why}"
+                return ("worker_lost", lost) if self._session_lives(session, worker) else \
+                    ("interrupted", f"{lost}, and so is its study process: an interruption")
         beat = max(t.user_attrs.get("heartbeat", 0) if worker else 0, t.datetime_start.timestamp())
-        if time.time() - beat > self.config.grace:
-            return f"no heartbeat for {time.time() - beat:.0f} s from {worker.get('host')}:{worker.get('pid')}"
+        age = time.time() - beat
+        if age > self.config.grace:
+            lost = f"no heartbeat for {age:.0f} s from {worker.get('host')}:{worker.get('pid')}"
+            return ("worker_lost", lost) if self._session_lives(session, worker) else \
+                ("interrupted", f"{lost} nor from its study process: an interruption")
         return None
+
+    def _session_lives(self, session: dict, worker: dict) -> bool:
+        """Whether the study process ``session`` of a dead ``worker`` still runs (it is not the worker itself)."""
+        if session.get("pid") is None or (session.get("host"), session["pid"]) == (worker.get("host"), worker["pid"]):
+            return False
+        if session["host"] == HOST:
+            return session["pid"] == os.getpid() or _gone(session["pid"], session.get("started")) is None
+        beat = self.optuna.user_attrs.get(_session_key(session))
+        return beat is not None and time.time() - beat <= self.config.grace
+
+    def beat(self) -> None:
+        """Record this worker's session heartbeat on the study (the study process does, every ``heartbeat`` s)."""
+        self.optuna.set_user_attr(_session_key(self.session), time.time())
+
+    def counts(self) -> collections.Counter:
+        """Runs this session's workers ``trained`` and ``copied`` (from other studies), read from the storage."""
+        done = collections.Counter()
+        for t in self.optuna.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            worker = t.user_attrs.get("worker") or {}
+            if worker.get("trial") == t.number and worker.get("session") == self.session:
+                done["copied" if "reused_from" in t.user_attrs else "trained"] += 1
+        return done
 
     def fail(self, number: int, kind: str, reason: str) -> None:
         """Mark trial ``number`` FAIL with its reason; a no-op if its worker finished it meanwhile."""
@@ -427,11 +514,10 @@ class Study:
         point = self.points[key]
         for name in point.optuna_params():  # records the queued params on the trial
             trial.suggest_categorical(name, self._choices[name].choices)
-        me = _process(os.getpid())
-        trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid(), "started": me and me[1],
-                                       "trial": trial.number})
+        trial.set_user_attr("worker", {**this_process(), "trial": trial.number, "session": self.session})
         trial.set_user_attr("heartbeat", time.time())
-        first = [t for t in self.trials() if t.user_attrs.get("point") == key and t.number != trial.number
+        mine = _since_retry([t for t in self.trials() if t.user_attrs.get("point") == key])
+        first = [t for t in mine if t.number != trial.number
                  and (_settled(t) or (t.number < trial.number and _live(t)))]
         if first:
             self._record_failure(trial, "duplicate", f"point already handled by trial {first[0].number}")
@@ -445,21 +531,26 @@ class Study:
                 trial.set_user_attr("reused_from", str(source))
                 outcome["copied"] = True
         try:
-            with _Heartbeat(trial, self.config.heartbeat, enabled=not isinstance(self.storage,
-                                                                                  optuna.storages.RDBStorage)):
+            with _Heartbeat(lambda: trial.set_user_attr("heartbeat", time.time()), self.config.heartbeat):
                 result = train.train_and_evaluate(cfg, workdir)
         except train.TrainingDiverged as e:
             self._record_failure(trial, "diverged", str(e))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # in a notebook: the command ends at once instead (scaling.interrupt)
             trial.set_user_attr("fail_kind", "interrupted")
             trial.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
             raise
         except Exception as e:
+            full = files.disk_full(e, workdir)
+            if full is not None:  # not the run's fault: stop the study, redo the run when there is room
+                _try(trial.set_user_attr, "fail_kind", "interrupted")
+                _try(trial.set_user_attr, "fail_reason", str(full))
+                raise full from None
             if _out_of_memory(e):
                 self._record_failure(trial, "out_of_memory", one_line(e)[:500])
-            trial.set_user_attr("fail_kind", "error")
-            trial.set_user_attr("fail_reason", one_line(f"{type(e).__name__}: {e}")[:500])
-            raise
+            # Counted against max_retries; the study goes on, and its last lines name the point.
+            print(f"[{self.config.name} #{trial.number}] {key} raised:\n{traceback.format_exc()}", file=sys.stderr,
+                  flush=True)
+            self._record_failure(trial, "error", one_line(f"{type(e).__name__}: {e}")[:500])
         base = cost.count(self.config.train.network.spec(), result["num_classes"]).macs
         for k in results.RESULT_KEYS:
             if k in result:  # a run copied from before a key was recorded (``cpu``) lacks it
@@ -485,8 +576,7 @@ class Study:
         """One line per finished trial: point, score, compile and train time, and the study's ETA."""
         trials = self.trials()
         done = trials[number]
-        by_point = {k: [t for t in trials if t.user_attrs.get("point") == k] for k in self.points}
-        left = sum(not any(_settled(t) for t in mine) and not self._given_up(mine) for mine in by_point.values())
+        left = sum(self._needs_run(mine) for mine in self._by_point().values())
         times = [t.user_attrs["wall_time"] for t in trials if t.state == TrialState.COMPLETE]
         workers = max(1, sum(t.state == TrialState.RUNNING for t in trials))
         eta = math.ceil(left / workers) * (sum(times) / len(times)) if times else float("nan")
@@ -509,7 +599,7 @@ class Study:
         summary = results.summarize(df, study=self.config.name, kind=self.kind,
                                     config=self.optuna.user_attrs.get("config", {}),
                                     storage=mask_url(self.config.storage) or str(journal_path(self.config)),
-                                    points=len(self.points))
+                                    points=list(self.points), max_retries=self.config.max_retries)
         summary["recipe"] = recipes.knobs(self.config.train)
         results.write(df, summary, self.dir)
         for stem in plots.redraw(self.dir):
@@ -576,66 +666,97 @@ def _duration(seconds: float) -> str:
 
 
 class _Heartbeat:
-    """Records ``time.time()`` on a running trial every ``interval`` seconds from a thread.
+    """Calls ``beat()`` every ``interval`` seconds from a thread (a trial's or a session's heartbeat)."""
 
-    Only for storages without Optuna's heartbeat (the journal file): ``RDBStorage`` beats itself.
-    """
-
-    def __init__(self, trial: optuna.Trial, interval: float, enabled: bool = True):
+    def __init__(self, beat: Callable[[], object], interval: float):
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(trial, interval), daemon=True) if enabled else None
+        self._thread = threading.Thread(target=self._beat, args=(beat, interval), daemon=True)
 
-    def _beat(self, trial, interval):
+    def _beat(self, beat, interval):
         while not self._stop.wait(interval):
-            try:
-                trial.set_user_attr("heartbeat", time.time())
-            except Exception:  # the trial was finished meanwhile, or the storage blipped: try again later
-                pass
+            _try(beat)  # the trial was finished meanwhile, or the storage blipped: try again later
 
     def __enter__(self):
-        if self._thread:
-            self._thread.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc):
         self._stop.set()
-        if self._thread:
-            self._thread.join()
+        self._thread.join()
+
+
+def _try(call, *args) -> None:
+    """``call(*args)``, where a failure changes nothing worth stopping for (a heartbeat, a last attribute)."""
+    try:
+        call(*args)
+    except Exception:
+        pass
 
 
 # --------------------------------------------------------------------------------------------
 # Running a study with local worker processes
 # --------------------------------------------------------------------------------------------
-def _child(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, tally) -> None:
-    """Entry point of a ``workers > 1`` process (spawned, so JAX starts fresh); puts its counts on ``tally``."""
+def _child(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, session: dict) -> None:
+    """Entry point of a ``workers > 1`` process (spawned, so JAX starts fresh); it ends with its study process."""
     runtime.tune()
-    tally.put(Study.open(config, kind, points, config_dict).work())
+    interrupt.install(say=False)
+    interrupt.end_with_parent(session["pid"])
+    try:
+        Study.open(config, kind, points, config_dict, session=session).work()
+    except OSError as e:
+        full = files.disk_full(e)
+        if full is None:
+            raise
+        print(f"scaling: error: {full}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _stop(children, timeout: float = 10.0) -> None:
+    """End the local workers (SIGTERM: each ends at once, scaling.interrupt), then SIGKILL what is left."""
+    for child in children:
+        if child.is_alive():
+            child.terminate()
+    deadline = time.time() + timeout
+    for child in children:
+        child.join(max(0.0, deadline - time.time()))
+        if child.is_alive():
+            child.kill()
+            child.join()
 
 
 def run(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, workers: int = 1) -> dict:
     """Open (or resume) the study, work it with ``workers`` local processes, write its outputs.
 
-    ``config_dict`` is the whole config of the search or sweep (what the study's definition and
-    ``summary.json`` record). Returns the summary.
+    This process is the study's session: its heartbeat says the study lives, its workers are its
+    children and end with it (Ctrl-C, SIGTERM, or any end of this process). ``config_dict`` is the
+    whole config of the search or sweep (what the study's definition and ``summary.json`` record).
+    Returns the summary.
     """
     if workers < 1:
         raise StudyError(f"workers must be >= 1, got {workers}")
+    interrupt.install()
     study = Study.open(config, kind, points, config_dict)
     print(f"study {config.name!r}: {len(points)} runs, storage {mask_url(config.storage) or journal_path(config)}",
           flush=True)
-    ctx = multiprocessing.get_context("spawn")
-    tally = ctx.SimpleQueue()
-    children = [ctx.Process(target=_child, args=(config, kind, points, config_dict, tally))
-                for _ in range(workers - 1)]
-    for child in children:
-        child.start()
-    try:
-        done = study.work()
-    finally:
-        for child in children:
-            child.join()
-    while not tally.empty():  # a child that crashed put nothing: its runs are the storage's to tell
-        done += tally.get()
+    study.beat()
+    with _Heartbeat(study.beat, config.heartbeat):
+        ctx = multiprocessing.get_context("spawn")
+        children = [ctx.Process(target=_child, args=(config, kind, points, config_dict, study.session))
+                    for _ in range(workers - 1)]
+        remove = interrupt.on_exit(lambda signum: _stop(children))
+        try:
+            for child in children:
+                child.start()
+            study.work()
+        except BaseException:
+            _stop(children)
+            raise
+        finally:
+            for child in children:
+                if child.pid is not None:
+                    child.join()
+            remove()
+    done = study.counts()
     running = len(study.optuna.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     summary = study.write_outputs()
     line = f"trained {done['trained']} run(s) here"

@@ -19,6 +19,7 @@ import os
 import pathlib
 import shutil
 import sys
+import threading
 import time
 
 import jax
@@ -320,6 +321,9 @@ def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig) -> None:
     """A workdir is a directory that belongs to one config: resuming it with another would mix two runs."""
     if workdir.exists() and not workdir.is_dir():
         raise ConfigError(f"workdir {workdir} exists and is not a directory")
+    why = files.unwritable(workdir)
+    if why:
+        raise ConfigError(f"cannot write workdir {workdir}: {why}")
     path = workdir / "config.json"
     if not path.exists():
         return
@@ -401,6 +405,9 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
 
     from tqdm.auto import tqdm
 
+    # tqdm's default lock is a multiprocessing RLock, a named semaphore that a process ended at once
+    # (scaling.interrupt) leaves behind ("leaked semaphore objects"); one process's bars need a thread lock.
+    tqdm.set_lock(threading.RLock())
     res = spec.resolution
     quiet = cfg.quiet or not sys.stderr.isatty()
     bar = tqdm(total=total_steps, initial=len(history) * steps_per_epoch, unit="step", disable=quiet,

@@ -64,6 +64,12 @@ def compilation_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(scope="session")
+def compile_cache(tmp_path_factory):
+    """A compilation cache for the real runs of ``python -m scaling.cli`` subprocesses (``--compilation-cache``)."""
+    return str(tmp_path_factory.mktemp("xla-cache"))
+
+
 def fake_result(config, score: float) -> dict:
     """What ``train.train_and_evaluate`` returns, with ``score`` as minival top-1 (studies' stand-in for training)."""
     from scaling import cost, results, train

@@ -85,6 +85,9 @@ def test_compare_two_networks_of_a_study(tmp_path, monkeypatch, capsys):
     assert cli.main(["compare", "calib", "d1_w1_r1_lr1", "d1_w1_r1_lr2", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("d1_w1_r1_lr2 - d1_w1_r1_lr1: -2.00 pts of test_top1") and "seed noise" in out
+    # every seed gives lr 2 exactly 2 points less: paired by seed the difference is exact
+    assert out.splitlines()[1] == ("paired by seed: -2.00 pts (95% CI -2.00 to -2.00; 2 shared seeds; paired t p = 0): "
+                                   "beyond the seed noise")
     assert cli.main(["compare", "calib", "d1_w1_r1_lr1", "nosuch", "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no completed run of 'nosuch'" in err

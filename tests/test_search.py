@@ -38,11 +38,6 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "JAX_DISABLE_MOST_OPTIMIZATIONS": 
 TIMEOUT = 900
 
 
-@pytest.fixture(scope="session")
-def compile_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("xla-cache"))
-
-
 def _argv(tmp_path, study, *extra, cache=None):
     argv = ["search", "--study", study, "--results-dir", str(tmp_path), *GRID, *BUDGET, *extra]
     return argv + (["--compilation-cache", cache] if cache else [])
@@ -194,17 +189,47 @@ def test_failures_are_recorded_and_the_study_goes_on(tmp_path, monkeypatch, caps
                         0.6: RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 1 GiB")})
     monkeypatch.setattr(train, "train_and_evaluate", fake)
     argv = _argv(tmp_path, "fails")
-    assert cli.main(argv) == 0
+    assert cli.main(argv) == 1  # the study ended with points failed
     out = capsys.readouterr().out
     assert out.count("FAILED") == 2 and "winner a1.20_b1.10_g1.15" in out
+    assert "chosen from 1 of 3 candidates (1 of 3 runs)" in out
+    last = out.strip().splitlines()[-3:]  # the last lines name each failed point and the command that retries it
+    assert last[0].startswith("incomplete: 2 of 3 runs did not finish")
+    assert last[1].startswith("  a1.00_b1.00_g1.40-s0: diverged: training diverged at step 3")
+    assert last[2].startswith("  a1.00_b1.20_g1.15-s0: out_of_memory: RESOURCE_EXHAUSTED")
+    assert all(line.endswith("rerun the same command with --retry-failed to try it again") for line in last[1:])
     df, summary = results.load(tmp_path / "fails")
     kinds = dict(zip(df["candidate"], df["fail_kind"], strict=True))
     assert kinds["a1.00_b1.00_g1.40"] == "diverged" and kinds["a1.00_b1.20_g1.15"] == "out_of_memory"
     assert "diverged at step 3" in " ".join(df["fail_reason"].dropna())
     assert {f["kind"] for f in summary["failures"]} == {"diverged", "out_of_memory"}
     assert summary["best"]["candidate"] == "a1.20_b1.10_g1.15"
-    assert cli.main(argv) == 0  # failed runs are settled: nothing is retried
+    assert [(e["point"], e["state"]) for e in summary["incomplete"]] == [
+        ("a1.00_b1.00_g1.40-s0", "failed"), ("a1.00_b1.20_g1.15-s0", "failed")]
+    assert cli.main(argv) == 1  # failed runs are settled: nothing is retried
     assert len(fake.calls) == 3 and "trained 0 run(s)" in capsys.readouterr().out
+    capsys.readouterr()
+    assert cli.main(["plot", "fails", "--results-dir", str(tmp_path)]) == 0
+    note = capsys.readouterr().err
+    assert note.startswith("note: study 'fails' is incomplete: 1 of 3 runs finished (missing: a1.00_b1.00_g1.40-s0 "
+                           "(diverged), a1.00_b1.20_g1.15-s0 (out_of_memory))"), note
+    assert cli.main([*argv, "--retry-failed"]) == 1  # tried once more (and they fail the same way)
+    assert len(fake.calls) == 5
+    assert cli.main([*argv, "--retry-failed"]) == 1 and len(fake.calls) == 7
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train())  # the cause fixed
+    assert cli.main([*argv, "--retry-failed"]) == 0
+    assert results.load(tmp_path / "fails")[1]["complete"]
+
+
+def test_a_run_that_keeps_raising_uses_up_its_retries_and_says_so(tmp_path, monkeypatch, capsys):
+    fake = _fake_train({0.5: RuntimeError("boom")})
+    monkeypatch.setattr(train, "train_and_evaluate", fake)
+    argv = _argv(tmp_path, "raises", "--max-retries", "1")
+    assert cli.main(argv) == 1
+    assert [c for c in fake.calls if c[0] == 0.5] == [(0.5, 0)] * 2  # the run and its one retry
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == ("  a1.00_b1.00_g1.40-s0: error (2 failures, --max-retries 1 used up): RuntimeError: boom; "
+                    "rerun the same command with --retry-failed to try it again")
 
 
 def test_seeds_winner_on_the_mean_with_noise_verdict(tmp_path, monkeypatch, capsys):
@@ -258,15 +283,22 @@ def test_a_lost_worker_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
     config = _config(_argv(tmp_path, "lost", "--heartbeat", "0.5", "--grace", "2"))
     points = search.search_points(config, search.candidates(config))
     run = study.Study.open(config.study, "search", points, study.config_dict(config))
-    claimed = run.optuna.ask()  # takes the first queued trial, as a worker does
-    # ... on another machine, whose worker then stops beating:
-    claimed.set_user_attr("worker", {"host": "elsewhere", "pid": 1, "trial": claimed.number})
-    claimed.set_user_attr("heartbeat", time.time())
+    elsewhere, session = ({"host": "elsewhere", "pid": pid, "started": "boot:1"} for pid in (1, 10))
+    lost, stopped = run.optuna.ask(), run.optuna.ask()  # take queued trials, as a worker does
+    # ... on another machine, whose workers then stop beating: one while its study process lives on
+    # (its session heartbeat goes on), one with its study process (a worker of another session there):
+    lost.set_user_attr("worker", {**elsewhere, "trial": lost.number, "session": session})
+    stopped.set_user_attr("worker", {**elsewhere, "pid": 2, "trial": stopped.number, "session": {**elsewhere,
+                                                                                                  "pid": 3}})
+    for t in (lost, stopped):
+        t.set_user_attr("heartbeat", time.time())
     time.sleep(2.5)
+    study.Study(config.study, "search", run.optuna, run.storage, points, session=session).beat()
     assert run.work() == collections.Counter(trained=3)
     trials = run.optuna.get_trials()
-    assert trials[claimed.number].state.name == "FAIL"
-    assert trials[claimed.number].user_attrs["fail_kind"] == "worker_lost"
+    assert trials[lost.number].state.name == "FAIL" and trials[lost.number].user_attrs["fail_kind"] == "worker_lost"
+    assert trials[stopped.number].user_attrs["fail_kind"] == "interrupted"
+    assert trials[stopped.number].user_attrs["fail_reason"].endswith("nor from its study process: an interruption")
     _complete_once(trials, [p.key for p in points])
 
 
@@ -275,21 +307,27 @@ def test_a_worker_on_this_machine_is_lost_at_once_when_killed_though_not_yet_wai
     config = _config(_argv(tmp_path, "local"))  # the default 120-s grace: no heartbeat goes stale here
     points = search.search_points(config, search.candidates(config))
     run = study.Study.open(config.study, "search", points, study.config_dict(config))
-    claimed = run.optuna.ask()
+    claimed, alone = run.optuna.ask(), run.optuna.ask()
     worker = subprocess.Popen(["sleep", "60"])
     try:
-        me = {"host": study.HOST, "pid": worker.pid, "started": study._process(worker.pid)[1], "trial": claimed.number}
-        claimed.set_user_attr("worker", me)
-        claimed.set_user_attr("heartbeat", time.time())
+        me = {"host": study.HOST, "pid": worker.pid, "started": study._process(worker.pid)[1]}
+        # one trial of a worker whose study process (this one) lives on, one whose worker was its own study process
+        claimed.set_user_attr("worker", {**me, "trial": claimed.number, "session": study.new_session()})
+        alone.set_user_attr("worker", {**me, "trial": alone.number, "session": me})
+        for t in (claimed, alone):
+            t.set_user_attr("heartbeat", time.time())
         run.requeue()
         assert run.trials()[claimed.number].state.name == "RUNNING"  # alive: busy
         worker.send_signal(signal.SIGKILL)  # as the out-of-memory killer does; its parent has not waited
         while study._process(worker.pid)[0] != "Z":
             time.sleep(0.01)
         run.requeue()
-        lost = run.trials()[claimed.number]
+        lost, interrupted = run.trials()[claimed.number], run.trials()[alone.number]
         assert lost.state.name == "FAIL" and lost.user_attrs["fail_kind"] == "worker_lost"
         assert lost.user_attrs["fail_reason"] == f"worker {study.HOST}:{worker.pid} is gone (killed by signal 9)"
+        assert interrupted.state.name == "FAIL" and interrupted.user_attrs["fail_kind"] == "interrupted"
+        assert interrupted.user_attrs["fail_reason"] == (f"worker {study.HOST}:{worker.pid} is gone (killed by signal "
+                                                         "9), and so is its study process: an interruption")
     finally:
         worker.kill()
         worker.wait()
@@ -397,7 +435,7 @@ def test_sigkilled_worker_then_rerun_completes_each_point_once(tmp_path, compile
     assert [(t.number, t.value, t.datetime_complete, t.user_attrs) for t in trials
             if t.number == finished[0][0]] == finished
     lost = [t for t in trials if t.state.name == "FAIL"]
-    assert [t.user_attrs["fail_kind"] for t in lost] == ["worker_lost"]
+    assert [t.user_attrs["fail_kind"] for t in lost] == ["interrupted"]  # the worker was the study process
     assert (second / "metrics.jsonl").read_text().startswith(epochs_before)  # no finished epoch lost
 
 

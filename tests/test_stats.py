@@ -160,3 +160,128 @@ def test_too_few_runs_or_macs_values():
     assert fit.curve() is None and "2 MACs value" in fit.verdict
     fit = stats.fit_saturation([M0] * 3, [39.0, 38.1, 38.5])
     assert fit.model == "constant" and fit.curve() is None and "1 MACs value" in fit.verdict
+
+
+# --------------------------------------------------------------------------------------------
+# Seed-blocked comparison, families of tests, margins, power, slopes
+# --------------------------------------------------------------------------------------------
+def _seed_study(rng, seeds=5, offset_sd=3.0, noise=0.3, difference=1.0):
+    """seed -> accuracy of candidates a and b, each seed shifting both by the same offset."""
+    offset = rng.normal(0, offset_sd, seeds)
+    a = 40.0 + offset + rng.normal(0, noise, seeds)
+    b = 40.0 + difference + offset + rng.normal(0, noise, seeds)
+    return dict(enumerate(a)), dict(enumerate(b))
+
+
+def test_paired_interval_removes_the_shared_seed_offset_and_matches_scipy():
+    a, b = _seed_study(np.random.default_rng(3))
+    c, welch = stats.paired(a, b), stats.compare(list(a.values()), list(b.values()))
+    assert c.method == "paired" and welch.method == "welch" and (c.n_a, c.n_b, c.df) == (5, 5, 4)
+    assert c.low <= 1.0 <= c.high and c.exceeds_noise and c.half_width < 0.2 * welch.half_width
+    ref = scipy_stats.ttest_rel(list(b.values()), list(a.values()))
+    assert c.p_value == pytest.approx(ref.pvalue) and c.difference == pytest.approx(np.mean(ref.confidence_interval()))
+    assert (c.low, c.high) == pytest.approx(tuple(ref.confidence_interval()))
+
+
+def test_paired_interval_covers_the_true_difference_95_percent_of_the_time():
+    rng = np.random.default_rng(4)
+    found = [stats.paired(*_seed_study(rng, seeds=4)) for _ in range(400)]
+    assert 0.92 <= np.mean([c.low <= 1.0 <= c.high for c in found]) <= 0.98
+
+
+def test_paired_uses_only_shared_seeds_averages_repeats_and_needs_two():
+    a, b = {0: 40.0, 1: 42.0, 2: 39.0, 7: 99.0}, {0: 41.0, 1: 43.5, 2: 39.5, 8: -5.0}
+    c = stats.paired(a, b)
+    assert c == stats.paired({s: a[s] for s in (0, 1, 2)}, {s: b[s] for s in (0, 1, 2)}) and c.n_a == c.n_b == 3
+    assert c.difference == pytest.approx(1.0)
+    # seed 1 ran twice on b (two machines, 43.0 and 44.0): it counts once, as their mean; a failed run is absent
+    assert stats.paired(a, {0: 41.0, 1: [43.0, 44.0], 2: [39.5, math.nan], 3: [math.nan]}) == c
+    one = stats.paired({0: 40.0, 1: 41.0}, {1: 42.0, 2: 40.0})
+    assert one.exceeds_noise is None and one.n_a == 1 and one.difference == 1.0
+    assert math.isnan(one.low) and math.isnan(one.high) and math.isnan(one.p_value)
+    exact = stats.paired({0: 40.0, 1: 41.0}, {0: 41.0, 1: 42.0})
+    assert exact.half_width == 0 and exact.exceeds_noise and exact.low == exact.high == 1.0
+
+
+def test_holm_and_benjamini_hochberg_textbook_values_with_nan_passed_through():
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    held = stats.holm([0.01, math.nan, 0.04, 0.03, 0.005])
+    assert math.isnan(held[1]) and held[:1] + held[2:] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.6]) == [1.0, 1.0] and stats.holm([]) == []
+    # BH by hand: m p_(i) / i = 0.08, 0.06, 0.0533, 0.5, then the running minimum from the largest down
+    assert stats.benjamini_hochberg([0.02, 0.03, 0.04, 0.5]) == pytest.approx([0.16 / 3] * 3 + [0.5])
+    bh = stats.benjamini_hochberg([0.04, math.nan, 0.005, 0.01, 0.03])
+    assert math.isnan(bh[1]) and bh[:1] + bh[2:] == pytest.approx([0.04, 0.02, 0.02, 0.04])
+    with pytest.raises(ValueError, match="must lie in"):
+        stats.holm([0.2, 1.5])
+
+
+def test_holm_keeps_the_family_wise_error_at_alpha_under_the_null():
+    rng = np.random.default_rng(5)
+    p = scipy_stats.ttest_1samp(rng.normal(0, 1, (2000, 6, 4)), 0, axis=-1).pvalue  # 2000 families of 6 null tests
+    raw = np.mean((p < 0.05).any(axis=1))
+    fwer = {f: np.mean([min(f(row)) < 0.05 for row in p]) for f in (stats.holm, stats.benjamini_hochberg)}
+    assert raw > 0.2 and fwer[stats.holm] <= 0.06 and fwer[stats.benjamini_hochberg] <= 0.06  # 1 - 0.95^6 = 0.26
+
+
+def _difference(low, high):
+    return stats.Comparison((low + high) / 2, (high - low) / 2, low, high, math.nan, 4.0, 5, 5, None, 0.95, "paired")
+
+
+def test_equivalence_says_what_the_interval_excludes():
+    below = stats.equivalence(_difference(-2.8, 1.9), 2.5)
+    assert below.below_bound and not below.equivalent and not below.above_bound
+    assert below.words() == "excludes a difference of +2.5 or more"
+    within = stats.equivalence(_difference(-0.6, 0.8), 1)
+    assert within.equivalent and within.below_bound and within.words() == "within ±1 of 0 (equivalent)"
+    low_side = stats.equivalence(_difference(-1.2, 0.8), 1)  # out of ±1 on the low side only
+    assert not low_side.equivalent and low_side.words() == "excludes a difference of +1 or more"
+    wide = stats.equivalence(_difference(0.3, 3.1), 2.5)
+    assert not wide.below_bound and wide.words() == "cannot exclude +2.5"
+    assert stats.equivalence(_difference(2.7, 4.0), 2.5).words() == "excludes a difference below +2.5"
+    none = stats.equivalence(stats.paired({0: 1.0}, {0: 2.0}), 2.5)
+    assert none.equivalent is None and none.words().startswith("cannot exclude +2.5")
+    with pytest.raises(ValueError, match="positive"):
+        stats.equivalence(_difference(-1.0, 1.0), -1)
+
+
+def test_power_matches_the_simulated_rejection_rate_of_the_paired_t_test():
+    rng = np.random.default_rng(6)
+    p = scipy_stats.ttest_1samp(rng.normal(1.0, 1.2, (2000, 5)), 0, axis=1).pvalue
+    assert stats.power(1.0, 1.2, 5) == pytest.approx(np.mean(p < 0.05), abs=0.03)
+    assert stats.power(1.0, 1.2, 5, tests=6) < stats.power(1.0, 1.2, 5) and stats.power(1.0, 1.2, 1) == 0
+    assert stats.power(0.0, 1.2, 5) == pytest.approx(0.05)
+
+
+def test_seeds_needed_reaches_the_target_and_falls_as_the_effect_grows():
+    needed = [stats.seeds_needed(effect, 1.0) for effect in (0.5, 1.0, 2.0)]
+    assert needed[0] > needed[1] > needed[2] >= 2
+    for effect, n in zip((0.5, 1.0, 2.0), needed, strict=True):
+        assert stats.power(effect, 1.0, n) >= 0.8 and (n == 2 or stats.power(effect, 1.0, n - 1) < 0.8)
+    assert stats.seeds_needed(1.0, 1.0, tests=6) > needed[1] and stats.seeds_needed(0.01, 1.0) is None
+    assert stats.not_testable(stats.power(1.0, 1.2, 3), 3).startswith("not testable with 3 seeds (power 0.")
+    assert stats.not_testable(0.9, 10) is None and stats.MIN_POWER == 0.5
+
+
+def test_slope_of_means_counts_lack_of_fit_that_a_fit_to_every_run_hides():
+    macs, top1 = _runs(saturating, range(6), seeds=3, noise=0.05)
+    runs = scipy_stats.linregress(np.log2(macs), top1)
+    run_half = scipy_stats.t.ppf(0.975, macs.size - 2) * runs.stderr
+    s = stats.slope_of_means(macs, top1)
+    assert (s.points, s.df, s.method, s.seeds) == (6, 4, "means", None)
+    assert s.slope == pytest.approx(runs.slope) and s.high - s.low > 2 * (2 * run_half)
+    seeds = np.tile(range(3), 6)
+    p = stats.slope_paired(macs, top1, seeds)  # the seeds' own slopes barely differ: tight, lack of fit not counted
+    assert p.method == "paired" and (p.points, p.seeds, p.df) == (6, 3, 2) and p.slope == pytest.approx(s.slope)
+    assert p.high - p.low < s.high - s.low
+    # a seed missing a point is left out of the paired slope; a seed run twice counts once in its point's mean
+    assert stats.slope_paired(macs[:-1], top1[:-1], seeds[:-1]).seeds == 2
+    twice = stats.slope_of_means(np.append(macs, macs[0]), np.append(top1, 0.0), np.append(seeds, 0))
+    assert twice.seeds == 3 and twice.slope != pytest.approx(s.slope)
+    assert math.isnan(stats.slope_of_means(macs[:3], top1[:3]).slope)  # one MACs value
+
+
+def test_slope_of_means_interval_covers_a_true_linear_slope_95_percent_of_the_time():
+    found = [stats.slope_of_means(*_runs(lambda x: 40 + 2.0 * x, range(5), seeds=2, noise=0.5, rng_seed=i))
+             for i in range(400)]
+    assert 0.91 <= np.mean([s.low <= 2.0 <= s.high for s in found]) <= 0.99
