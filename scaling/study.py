@@ -728,20 +728,22 @@ def run(config: StudyConfig, kind: str, points: list[Point], config_dict: dict, 
     """Open (or resume) the study, work it with ``workers`` local processes, write its outputs.
 
     This process is the study's session: its heartbeat says the study lives, its workers are its
-    children and end with it (Ctrl-C, SIGTERM, or any end of this process). ``config_dict`` is the
+    children and end with it (Ctrl-C, SIGTERM, or any end of this process). The ``scaling`` command
+    ends at once on Ctrl-C (:mod:`scaling.interrupt`); called in-process (a notebook), Ctrl-C raises
+    ``KeyboardInterrupt`` here, and the workers are ended before it propagates. ``config_dict`` is the
     whole config of the search or sweep (what the study's definition and ``summary.json`` record).
     Returns the summary.
     """
     if workers < 1:
         raise StudyError(f"workers must be >= 1, got {workers}")
-    interrupt.install()
     study = Study.open(config, kind, points, config_dict)
     print(f"study {config.name!r}: {len(points)} runs, storage {mask_url(config.storage) or journal_path(config)}",
           flush=True)
     study.beat()
     with _Heartbeat(study.beat, config.heartbeat):
         ctx = multiprocessing.get_context("spawn")
-        children = [ctx.Process(target=_child, args=(config, kind, points, config_dict, study.session))
+        mine = dataclasses.replace(config, retry_failed=False)  # this process queued the retries already
+        children = [ctx.Process(target=_child, args=(mine, kind, points, config_dict, study.session))
                     for _ in range(workers - 1)]
         remove = interrupt.on_exit(lambda signum: _stop(children))
         try:

@@ -213,6 +213,8 @@ def test_failures_are_recorded_and_the_study_goes_on(tmp_path, monkeypatch, caps
     note = capsys.readouterr().err
     assert note.startswith("note: study 'fails' is incomplete: 1 of 3 runs finished (missing: a1.00_b1.00_g1.40-s0 "
                            "(diverged), a1.00_b1.20_g1.15-s0 (out_of_memory))"), note
+    assert cli.main(["compare", "fails", "a1.20_b1.10_g1.15", "a1.20_b1.10_g1.15", "--results-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().err == note
     assert cli.main([*argv, "--retry-failed"]) == 1  # tried once more (and they fail the same way)
     assert len(fake.calls) == 5
     assert cli.main([*argv, "--retry-failed"]) == 1 and len(fake.calls) == 7
