@@ -286,6 +286,17 @@ def cmd_compare(args: argparse.Namespace) -> None:
               f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {_NOISE[p.exceeds_noise]}")
 
 
+def cmd_fidelity(args: argparse.Namespace) -> None:
+    from scaling import fidelity, results
+
+    known = results.studies(args.results_dir)
+    if args.study not in known:
+        raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
+    df, summary = results.load(known[args.study])
+    _note_incomplete(summary)
+    print(fidelity.describe(df, args.baseline, args.metric))
+
+
 #: A Welch comparison's verdict (``exceeds_noise``: its 95% CI excludes 0; None: too few seeds).
 _NOISE = {None: "noise unknown", True: "beyond the seed noise", False: "within the seed noise"}
 
@@ -482,6 +493,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "both, each seed's runs averaged")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("fidelity", help="does the small budget's answer hold at a bigger one? a study trained "
+                       "at several --budgets, compared budget by budget")
+    p.add_argument("study", help="a study with budgets and a trials table in --results-dir")
+    p.add_argument("--baseline", default=None, help="the network the interactions are taken against (its "
+                   "trials table's network column; default the study's first)")
+    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
+    p.add_argument("--results-dir", default="results")
+    p.set_defaults(func=cmd_fidelity)
 
     p = sub.add_parser("plot", help="redraw a study's figures from its results table (no training)")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names in --results-dir, or 'all'")

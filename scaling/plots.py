@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from scaling import files, results, stats
+from scaling import fidelity, files, results, stats
 
 
 def _figure(figsize) -> Figure:
@@ -385,13 +385,23 @@ def _log_axis(ax, lo: float, hi: float) -> None:
 
 
 def save_sweep_figures(df: pd.DataFrame, directory: str | os.PathLike, sweep: str, *, subtitle: str = "",
-                       **kwargs) -> pathlib.Path:
-    """The sweep's figure (``SWEEP_FIGURES``) from its trials table, as PNG and PDF; returns the stem."""
+                       **kwargs) -> list[pathlib.Path]:
+    """The sweep's figure (``SWEEP_FIGURES``) from its trials table, as PNG and PDF, one per budget of a
+    study with budgets (``figure8_x2``); returns the stems."""
     stem, title, panels = SWEEP_FIGURES[sweep]
-    path = pathlib.Path(directory) / stem
-    fig = sweep_figure(results.sweep_table(df), title=f"{title}{subtitle}", panels=panels, **kwargs)
-    save(fig, path)
-    return path
+    by_budget = df.groupby("budget", sort=False) if "budget" in df else [(None, df)]
+    out = []
+    for budget, rows in by_budget:
+        path = pathlib.Path(directory) / (stem if budget is None else f"{stem}_{_file_label(budget)}")
+        where = "" if budget is None else f", budget {budget}"
+        save(sweep_figure(results.sweep_table(rows), title=f"{title}{where}{subtitle}", panels=panels, **kwargs),
+             path)
+        out.append(path)
+    return out
+
+
+def _file_label(budget: str) -> str:
+    return budget.replace("@", "_at_")
 
 
 def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
@@ -404,13 +414,58 @@ def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     kind = summary["kind"]
     stems = save_figures(df, directory, kind)
     if kind.startswith("sweep:"):
-        stems.append(save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary),
-                                        **kwargs))
+        stems += save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary), **kwargs)
+    if "budget" in df and df.loc[df["state"] == "COMPLETE", "budget"].nunique() > 1:
+        save(fidelity_figure(fidelity.ladder_table(df), f"Top-1 against the training budget{_subtitle(summary)}"),
+             directory / "fidelity")
+        stems.append(directory / "fidelity")
     if kind == "calibration":
         table = results.calibration_table(df, summary["config"]["tolerance"])
         save(calibration_figure(table, f"Recipe calibration{_subtitle(summary)}"), directory / "calibration")
         stems.append(directory / "calibration")
     return stems
+
+
+#: Okabe & Ito's colour-blind safe palette (black first: the baseline).
+OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442")
+
+
+def fidelity_figure(table: pd.DataFrame, title: str = "") -> Figure:
+    """Test and train top-1 (%) against each budget's training steps (log2 axis), one line per network
+    (a ``fidelity.ladder_table``): seed means with 95% t intervals and every seed as a dot. Budgets on
+    the study's own images are joined; an arm on other images (``x1@all``) is a lone diamond."""
+    fig = _figure((10.5, 4.4))
+    axes = fig.subplots(1, 2)
+    nets = list(dict.fromkeys(table["network"]))
+    offsets = 2.0 ** (0.03 * (np.arange(len(nets)) - (len(nets) - 1) / 2))  # side by side, no bar hides another
+    for ax, metric in zip(axes, fidelity.METRICS, strict=True):
+        for i, net in enumerate(nets):
+            rows = table[table["network"] == net].sort_values("steps")
+            color = OKABE_ITO[i % len(OKABE_ITO)]
+            for arm, mine in rows.groupby(rows["budget"].str.contains("@"), sort=True):
+                x = mine["steps"] * offsets[i]
+                ci = 100 * mine[f"{metric}_ci"].fillna(0) if (mine["seeds"] > 1).any() else None
+                ax.errorbar(x, 100 * mine[metric], yerr=ci, fmt="D" if arm else "o-", mfc="none" if arm else color,
+                            color=color, lw=1, capsize=3, label=None if arm else rows["label"].iloc[0])
+                dots = [(xi, 100 * v) for xi, seeds in zip(x, mine[f"{metric}_seeds"], strict=True) for v in seeds]
+                ax.plot(*zip(*dots, strict=True), ".", ms=4, alpha=0.45, color=color)
+        ax.set_xscale("log", base=2)
+        ticks = table.groupby("budget")["steps"].first().sort_values()
+        ax.set_xticks(ticks.to_numpy(), [f"{s}\n{b}" for b, s in ticks.items()])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("training steps and budget (log scale)")
+        ax.set_ylabel(f"{metric.removesuffix('_top1')} top-1 (%)")
+        ax.grid(alpha=0.3)
+    arms = sorted(set(table.loc[table["budget"].str.contains("@"), "budget"]))
+    extra = [Line2D([], [], ls="none", marker=".", color="grey", label="one seed")]
+    extra += [Line2D([], [], ls="none", marker="D", mfc="none", color="grey", label=f"{a}: other training images")
+              for a in arms]
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[1].legend(handles=handles + extra, labels=labels + [h.get_label() for h in extra], fontsize="x-small",
+                   frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1),
+                   title="mean of the seeds, 95% CI", title_fontsize="x-small")
+    fig.suptitle(title)
+    return fig
 
 
 def calibration_figure(table: pd.DataFrame, title: str = "") -> Figure:

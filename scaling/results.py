@@ -336,7 +336,8 @@ SWEEP_METRICS = ("minival_top1", "test_top1", "train_top1")
 def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
     """A sweep study's completed trials as one row per figure point, over its seeds.
 
-    Columns: ``line``, ``coefficient``, ``label`` (from the trial's ``members``), ``candidate``, ``d``,
+    Columns: ``line``, ``coefficient``, ``label`` (from the trial's ``members``), ``budget`` (None in a
+    study without budgets, :mod:`scaling.budgets`), ``candidate``, ``d``,
     ``w``, ``r`` (multipliers of the sweep's baseline), ``seeds``, ``params``, ``macs``, ``resolution``
     and, for each metric m of ``SWEEP_METRICS`` (fractions): ``m`` (mean over seeds), ``m_std``,
     ``m_ci`` (half-width of the 95% Student-t interval of the mean; NaN with one seed) and
@@ -344,15 +345,16 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
     shared baseline) gives one row per point. Rows keep the sweep's line order, by MACs within a line.
     """
     metrics = [f"{m}{suffix}" for m in SWEEP_METRICS for suffix in ("", "_std", "_ci", "_seeds")]
-    columns = ["line", "coefficient", "label", "candidate", "d", "w", "r", "seeds", "params", "macs", "resolution",
-               *metrics]
+    columns = ["line", "coefficient", "label", "budget", "candidate", "d", "w", "r", "seeds", "params", "macs",
+               "resolution", *metrics]
     done = df[df["state"] == "COMPLETE"] if len(df) else df
     if done.empty:
         return pd.DataFrame(columns=columns)
     rows = []
     for candidate, runs in done.groupby("candidate", sort=False):
         runs = runs.sort_values("seed", kind="stable")
-        point = {"candidate": candidate, "seeds": len(runs)} | {
+        point = {"candidate": candidate, "seeds": len(runs), "budget": runs["budget"].iloc[0] if "budget" in runs
+                 else None} | {
             c: runs[c].iloc[0] for c in ("d", "w", "r", "params", "macs", "resolution")}
         for m in SWEEP_METRICS:
             values = tuple(float(v) for v in runs[m]) if m in runs else (math.nan,) * len(runs)
@@ -532,6 +534,7 @@ def describe_sweep(table: pd.DataFrame, metric: str = "test_top1") -> str:
     for _, row in table.iterrows():
         n = int(row["seeds"])
         spread = f" ± {100 * row[f'{metric}_ci']:.2f} (95% CI, {n} seeds)" if n > 1 else " (1 seed, no CI)"
-        lines.append(f"{row['line']:>16} {row['label']:>10}: {metric} {100 * row[metric]:.2f}%{spread}, "
+        budget = f" {row['budget']:<6}" if isinstance(row.get("budget"), str) else ""
+        lines.append(f"{row['line']:>16} {row['label']:>10}{budget}: {metric} {100 * row[metric]:.2f}%{spread}, "
                      f"{row['macs'] / 1e6:.2f} MMACs, {row['params'] / 1e6:.2f} M params")
     return "\n".join(lines) or "no completed trial yet"

@@ -98,6 +98,9 @@ def scale_up_table(cfg: SearchConfig, alpha: float, beta: float, gamma: float, p
 
 
 def validate(cfg: SearchConfig, points: list[Point], storage: bool = True):
+    if cfg.study.budgets:
+        raise StudyError("budgets: a search picks one winner at one budget; train its candidates at several "
+                         "budgets as a sweep (compound-vs-single with --from-study) and run scaling fidelity")
     return runner.validate(cfg.study, points, storage)
 
 

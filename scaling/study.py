@@ -84,6 +84,7 @@ class StudyConfig:
     grace: float = 120.0  # a heartbeat older than this marks the trial's worker as lost
     reuse: bool = True  # copy a finished run of the same config from another study in results_dir
     retry_failed: bool = False  # queue again the points that failed (diverged, out of memory, retries used up)
+    budgets: str = ""  # every point at each budget: "1,2,4" x the epochs, "1@all" on every image (scaling.budgets)
     train: train.TrainConfig = dataclasses.field(default_factory=train.TrainConfig)
 
     @property
@@ -281,6 +282,8 @@ def definition(kind: str, config_dict: dict, points: list[Point]) -> dict:
     for holder in _dicts(cfg):
         for name in (*EXECUTION_FIELDS, *train.EXECUTION_FIELDS):
             holder.pop(name, None)
+        if holder.get("budgets") == "":  # a study of one budget reads as it did before budgets existed
+            holder.pop("budgets")
     return {"kind": kind, "config": cfg, "points": [p.key for p in points]}
 
 

@@ -22,7 +22,7 @@ import dataclasses
 import json
 import math
 
-from scaling import config, cost, plots, results, rules, search
+from scaling import budgets, config, cost, plots, results, rules, search
 from scaling import study as runner
 from scaling.study import Point, StudyConfig, StudyError
 
@@ -168,6 +168,7 @@ def points(cfg: SweepConfig, num_classes: int) -> list[Point]:
                                         for m in group])}
         out += [Point(f"d{d:.4g}_w{w:.4g}_r{r:.4g}", seed, baseline.scaled(d, w, r), {"d": d, "w": w, "r": r}, attrs)
                 for seed in range(cfg.study.seeds)]
+    out = budgets.apply(cfg.study, out)
     keys = [p.key for p in out]
     if len(set(keys)) != len(keys):
         raise SweepError("two networks of the sweep got the same name; use coefficients that differ by 1e-4 or more")
