@@ -173,10 +173,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     cfg = search_config(args)
     if not args.dry_run:
         return _finished(search.search(cfg, workers=args.workers))
-    cands = search.candidates(cfg)
-    points = search.search_points(cfg, cands)
-    dataset = search.validate(cfg, points, storage=False)
-    _print_table(search.candidate_table(cfg, cands, dataset.num_classes), args.json)
+    cands, points, num_classes = search.prepare(cfg, storage=False)
+    _print_table(search.candidate_table(cfg, cands, num_classes), args.json)
     if not args.json:
         print(f"{sum(len(c.merged) for c in cands)} feasible points, {len(cands)} distinct networks, "
               f"{len(points)} runs ({cfg.study.seeds} seed(s)) on {cfg.study.train.dataset}; study {cfg.study.name!r}")

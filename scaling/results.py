@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 
 from scaling import files, runtime
+from scaling.stats import cost_adjusted as cost_adjusted_fit
 from scaling.stats import interval
 
 #: Values of a finished run (``train.train_and_evaluate``'s result) stored on its trial.
@@ -261,7 +262,25 @@ def winner(stats: pd.DataFrame) -> dict:
         out["margin"] = best["score"] - runner["score"]
         if out["seed_noise"] is not None:
             out["beats_runner_up_beyond_noise"] = bool(beats_beyond_noise(best, runner, out["seed_noise"]))
+    adjusted = cost_adjusted(stats)
+    if adjusted is not None:
+        out["cost_adjusted"] = adjusted
     return out
+
+
+def cost_adjusted(stats: pd.DataFrame) -> dict | None:
+    """The ranking by each candidate's residual from the fit of its seed-mean score on log2 MACs over the
+    grid (``stats.cost_adjusted``), beside the raw one; None below 3 candidates."""
+    if len(stats) < 3:
+        return None
+    fit = cost_adjusted_fit(stats["macs"], stats["score"])
+    ranked = stats.assign(residual=fit.residuals, raw_rank=np.arange(1, len(stats) + 1))
+    ranked = ranked.sort_values("residual", ascending=False, kind="stable")
+    return {"slope_per_doubling": _plain(fit.slope), "spearman_macs": _plain(fit.spearman),
+            "spearman_p": _plain(fit.spearman_p),
+            "ranking": [{"candidate": r.candidate, "residual": float(r.residual), "score": float(r.score),
+                         "mac_ratio": _plain(getattr(r, "mac_ratio", math.nan)), "raw_rank": int(r.raw_rank)}
+                        for r in ranked.itertuples()]}
 
 
 def _hardware(df: pd.DataFrame) -> dict:
@@ -302,9 +321,20 @@ def describe_winner(summary: dict) -> str:
         verdict = {None: "seed noise unknown (use --seeds 2 or more)", True: "beyond the seed noise",
                    False: "within the seed noise"}[summary["beats_runner_up_beyond_noise"]]
         line += f"\nrunner-up {runner['candidate']}: {_pm(runner)}; margin {100 * summary['margin']:.2f} pts, {verdict}"
+    adjusted = summary.get("cost_adjusted")
+    if adjusted:
+        top = adjusted["ranking"][:3]
+        line += (f"\ncost-adjusted (residual from minival ~ log2 MACs over {len(adjusted['ranking'])} candidates, "
+                 f"{100 * adjusted['slope_per_doubling']:+.2f} pts per doubling; Spearman of minival and MACs "
+                 f"{_num(adjusted['spearman_macs'])}, p {_num(adjusted['spearman_p'], '.2g')}): " +
+                 ", ".join(f"{r['candidate']} {100 * r['residual']:+.2f} (raw #{r['raw_rank']})" for r in top))
     if summary["pending"]:
         line += f"\n({summary['pending']} run(s) still queued or running: the study is not finished)"
     return line
+
+
+def _num(value, spec: str = "+.2f") -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
 def describe_curve(summary: dict) -> str:

@@ -659,6 +659,7 @@ class Candidate:
     network: Network
     spec: NetworkSpec | ResNetSpec
     merged: tuple[tuple[float, float, float], ...] = ()
+    matched: tuple[float, float, bool] | None = None  # cost-matched (width, resolution, within the band)
 
     @property
     def product(self) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 from scaling import config, cost, results, rules
 from scaling import study as runner
@@ -31,6 +32,7 @@ class SearchConfig:
     gamma: str = "1:1.4:0.05"
     target: float = 2.0  # alpha * beta^2 * gamma^2
     tol: float = 0.1
+    match_macs: float = 0.0  # > 0: each candidate's real MACs within this fraction of target x the baseline's
 
 
 def load_config(name_or_path: str = DEFAULT_EXPERIMENT) -> SearchConfig:
@@ -38,11 +40,57 @@ def load_config(name_or_path: str = DEFAULT_EXPERIMENT) -> SearchConfig:
     return config.load_experiment(name_or_path, SearchConfig)
 
 
-def candidates(cfg: SearchConfig) -> list[rules.Candidate]:
-    """The feasible grid at phi = 1 on the config's baseline, merged where points round to one network."""
+def candidates(cfg: SearchConfig, num_classes: int = 10) -> list[rules.Candidate]:
+    """The feasible grid at phi = 1 on the config's baseline, merged where points round to one network;
+    with ``match_macs``, each at its cost-matched resolution and width (:func:`match_cost`)."""
     grid = rules.feasible_grid(rules.parse_range(cfg.alpha), rules.parse_range(cfg.beta),
                                rules.parse_range(cfg.gamma), cfg.target, cfg.tol)
-    return rules.grid_candidates(grid, cfg.study.train.network, cfg.target)
+    cands = rules.grid_candidates(grid, cfg.study.train.network, cfg.target)
+    if cfg.match_macs < 0:
+        raise StudyError(f"match_macs must be >= 0 (0: off; 0.03: within 3%), got {cfg.match_macs}")
+    return match_cost(cfg, cands, num_classes) if cfg.match_macs else cands
+
+
+#: Width steps tried by :func:`match_cost` (fractions of the candidate's beta), nearest first.
+WIDTH_STEPS = sorted((j / 100 for j in range(-20, 21)), key=abs)
+
+
+def match_cost(cfg: SearchConfig, cands: list[rules.Candidate], num_classes: int) -> list[rules.Candidate]:
+    """Each candidate with its resolution (and, where that cannot, its width) changed so that its real
+    MACs are within ``cfg.match_macs`` of ``cfg.target`` x the baseline's, the nearest to it.
+
+    Depth and width rounding leave the grid's candidates at unequal cost (1.41-2.11x the baseline on the
+    CIFAR-10 proxy, where accuracy tracks cost), so a ranking of them ranks cost as much as shape. The
+    resolution is searched pixel by pixel from the baseline's up to twice the candidate's own; only where
+    no resolution reaches the band at the candidate's beta is beta changed, by the fewest 1% steps (up to
+    20%, never below 1). A candidate no change brings into the band keeps its closest network and says so
+    (``cost_matched`` False). Candidates that become one network are merged again (the first names it).
+    """
+    base = cfg.study.train.network
+    target = cost.count(base.spec(), num_classes).macs * cfg.target
+    px0 = base.spec().resolution
+
+    def macs(alpha, width, px):
+        return cost.count(base.scaled(alpha, width, px / px0).spec(), num_classes).macs
+
+    out = []
+    for c in cands:
+        tried = []
+        for step in WIDTH_STEPS:
+            width = round(c.beta * (1 + step), 6)
+            if width < 1:
+                continue
+            for px in range(px0, 2 * round(px0 * c.gamma) + 1):
+                tried.append((abs(math.log(macs(c.alpha, width, px) / target)), abs(step), width, px))
+            within = [t for t in tried if t[0] <= math.log1p(cfg.match_macs)]
+            if within:
+                break
+        gap, _, width, px = min(within or tried)
+        network = base.scaled(c.alpha, width, px / px0)
+        out.append(dataclasses.replace(c, network=network, spec=network.spec(),
+                                       matched=(width, px / px0, bool(within))))
+    merged = rules.merge_identical(out, lambda c: c.spec)
+    return [dataclasses.replace(first, merged=tuple(m for c in group for m in c.merged)) for first, _, group in merged]
 
 
 def candidate_table(cfg: SearchConfig, cands: list[rules.Candidate], num_classes: int) -> list[dict]:
@@ -50,6 +98,7 @@ def candidate_table(cfg: SearchConfig, cands: list[rules.Candidate], num_classes
     rows = cost.candidate_rows(cands, cfg.study.train.network.spec(), num_classes)
     for row, cand in zip(rows, cands, strict=True):
         row["paper"] = PAPER_POINT in cand.merged
+        row |= _matched_attrs(cand)
     return rows
 
 
@@ -57,8 +106,15 @@ def search_points(cfg: SearchConfig, cands: list[rules.Candidate]) -> list[Point
     """Step 1: every merged candidate times the seeds."""
     return [Point(c.key, seed, c.network, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma, "phi": 1.0},
                   {"merged": " ".join(f"{a:g}/{b:g}/{g:g}" for a, b, g in c.merged),
-                   "paper": PAPER_POINT in c.merged})
+                   "paper": PAPER_POINT in c.merged, **_matched_attrs(c)})
             for c in cands for seed in range(cfg.study.seeds)]
+
+
+def _matched_attrs(c: rules.Candidate) -> dict:
+    if c.matched is None:
+        return {}
+    width, resolution, ok = c.matched
+    return {"matched_width": width, "matched_resolution": resolution, "cost_matched": ok}
 
 
 def scale_up_network(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phi: float) -> rules.Network:
@@ -104,10 +160,19 @@ def validate(cfg: SearchConfig, points: list[Point], storage: bool = True):
     return runner.validate(cfg.study, points, storage)
 
 
+def prepare(cfg: SearchConfig, storage: bool = True) -> tuple[list[rules.Candidate], list[Point], int]:
+    """Validate ``cfg`` and build step 1's candidates and points, creating nothing: (candidates, points,
+    num_classes)."""
+    num_classes = validate(cfg, [], storage=False).num_classes
+    cands = candidates(cfg, num_classes)
+    points = search_points(cfg, cands)
+    validate(cfg, points, storage)
+    return cands, points, num_classes
+
+
 def search(cfg: SearchConfig, workers: int = 1) -> dict:
     """Step 1: train every merged candidate (x seeds) at phi = 1; returns the summary."""
-    points = search_points(cfg, candidates(cfg))
-    validate(cfg, points)
+    _, points, _ = prepare(cfg)
     summary = runner.run(cfg.study, "search", points, runner.config_dict(cfg), workers)
     print(results.describe_winner(summary), flush=True)
     return summary

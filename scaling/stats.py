@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 from scipy import optimize, special
-from scipy.stats import false_discovery_control
+from scipy.stats import false_discovery_control, spearmanr
 
 #: Extra AICc support the saturating curve needs over the line to be chosen (Burnham & Anderson's "2").
 SUPPORT = 2.0
@@ -284,6 +284,31 @@ def seeds_needed(effect, sd_difference, power: float = 0.8, alpha: float = 0.05,
 def not_testable(power: float, seeds: int) -> str | None:
     """``not testable with 3 seeds (power 0.21)`` for a power below ``MIN_POWER``; None otherwise."""
     return f"not testable with {seeds} seeds (power {power:.2f})" if power < MIN_POWER else None
+
+
+# --------------------------------------------------------------------------------------------
+# Cost-adjusted scores: what a candidate scores beyond what its cost predicts
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class CostAdjusted:
+    """Scores against log2 MACs over a grid's candidates: the least-squares ``slope`` per doubling, each
+    candidate's ``residual`` (its score minus the line's at its MACs), and Spearman's rank correlation
+    of score and MACs with its p-value (NaN below 3 candidates or where every MACs value is equal)."""
+
+    slope: float
+    residuals: tuple[float, ...]
+    spearman: float
+    spearman_p: float
+
+
+def cost_adjusted(macs, score) -> CostAdjusted:
+    """Each score's residual from the line of score on log2 MACs (candidates of equal MACs: from their mean)."""
+    x, y = np.log2(np.asarray(macs, dtype=float)), np.asarray(score, dtype=float)
+    if x.size < 3 or np.ptp(x) == 0:
+        return CostAdjusted(math.nan if x.size < 3 else 0.0, tuple((y - y.mean()).tolist()), math.nan, math.nan)
+    a, slope, _ = _line(x, y)
+    rho = spearmanr(x, y)
+    return CostAdjusted(slope, tuple((y - a - slope * x).tolist()), float(rho.statistic), float(rho.pvalue))
 
 
 # --------------------------------------------------------------------------------------------

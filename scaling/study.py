@@ -97,6 +97,11 @@ class StudyConfig:
 EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries", "reuse", "retry_failed")
 
 
+#: Fields added after studies were committed, with the value that leaves a study as it was: a study's
+#: definition omits them at that value, so an older study resumes under the newer code.
+ADDED_FIELDS = {"budgets": "", "match_macs": 0.0}
+
+
 @dataclasses.dataclass(frozen=True)
 class Point:
     """One training run of a study: a network (named ``name`` in the study's tables) and a seed."""
@@ -282,8 +287,9 @@ def definition(kind: str, config_dict: dict, points: list[Point]) -> dict:
     for holder in _dicts(cfg):
         for name in (*EXECUTION_FIELDS, *train.EXECUTION_FIELDS):
             holder.pop(name, None)
-        if holder.get("budgets") == "":  # a study of one budget reads as it did before budgets existed
-            holder.pop("budgets")
+        for name, off in ADDED_FIELDS.items():  # a study that does not use them reads as before they existed
+            if name in holder and holder[name] == off:
+                holder.pop(name)
     return {"kind": kind, "config": cfg, "points": [p.key for p in points]}
 
 

@@ -617,3 +617,47 @@ def test_every_research_experiment_file_loads(path):
     kinds = (search.SearchConfig, sweeps.SweepConfig, calibration.CalibrationConfig)
     cfg = config.load_experiment(str(ROOT / path), kinds)
     assert cfg.study.name and cfg.study.train.network.spec()
+
+
+# --------------------------------------------------------------------------------------------
+# Candidates at equal cost
+# --------------------------------------------------------------------------------------------
+def test_cost_matching_puts_every_cifar10_candidate_within_3_percent_of_twice_the_baseline():
+    plain = search.load_config(str(ROOT / "experiments/cifar10/search.py"))
+    matched = search.load_config(str(ROOT / "experiments/cifar10/search_matched.py"))
+    base = cost.count(plain.study.train.network.spec(), 10).macs
+    ratios = [cost.count(c.spec, 10).macs / base for c in search.candidates(plain)]
+    assert min(ratios) < 1.5 and max(ratios) > 2.1  # rounding alone: 1.41-2.11x
+    cands = search.candidates(matched, 10)
+    assert all(abs(cost.count(c.spec, 10).macs / base / 2 - 1) <= 0.03 for c in cands)
+    assert all(c.matched[2] for c in cands) and len({c.spec.architecture for c in cands}) == len(cands)
+    by_key = {c.key: c for c in cands}
+    assert by_key["a1.00_b1.40_g1.00"].matched[:2] == (1.4, 33 / 32)  # resolution alone was enough
+    assert by_key["a1.20_b1.30_g1.00"].matched[0] < 1.3  # no resolution from 32 px up lands in the band
+    assert sum(len(c.merged) for c in cands) == 15  # every grid point is in some candidate
+    points = search.search_points(matched, cands)
+    assert points[0].attrs["cost_matched"] is True and "matched_resolution" in points[0].attrs
+
+
+def test_a_bad_match_macs_is_one_line_exit_2(capsys):
+    assert cli.main(["search", "--match-macs", "-0.1", "--dry-run"]) == 2
+    assert "match_macs must be >= 0" in capsys.readouterr().err
+
+
+def test_a_study_written_before_a_field_existed_keeps_its_definition():
+    """budgets and match_macs at their 'off' value leave the definition as before they existed."""
+    cfg = search.load_config()
+    mine = study.definition("search", study.config_dict(cfg), [])
+    old = study.config_dict(cfg)
+    del old["match_macs"], old["study"]["budgets"]
+    assert study.definition("search", old, []) == mine
+    assert study.definition("search", study.config_dict(config.override(cfg, match_macs=0.03)), []) != mine
+
+
+def test_the_winner_line_gives_the_cost_adjusted_ranking():
+    stats = pd.DataFrame({"candidate": ["a", "b", "c", "d"], "score": [0.56, 0.55, 0.52, 0.50],
+                          "macs": [4e6, 2e6, 2e6, 1e6], "mac_ratio": [4.0, 2.0, 2.0, 1.0], "seeds": 2,
+                          "score_std": 0.01})
+    adjusted = results.cost_adjusted(stats)
+    assert [r["candidate"] for r in adjusted["ranking"]][0] == "b"  # best for its cost, second raw
+    assert adjusted["ranking"][0]["raw_rank"] == 2

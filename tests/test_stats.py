@@ -285,3 +285,14 @@ def test_slope_of_means_interval_covers_a_true_linear_slope_95_percent_of_the_ti
     found = [stats.slope_of_means(*_runs(lambda x: 40 + 2.0 * x, range(5), seeds=2, noise=0.5, rng_seed=i))
              for i in range(400)]
     assert 0.91 <= np.mean([s.low <= 2.0 <= s.high for s in found]) <= 0.99
+
+
+def test_cost_adjusted_residuals_remove_the_cost_line_and_rank_by_what_is_left():
+    macs = np.array([1.0, 2.0, 4.0, 8.0]) * 1e6
+    shape = np.array([0.01, -0.02, 0.0, 0.01])  # what each candidate scores beyond its cost
+    fit = stats.cost_adjusted(macs, 0.5 + 0.03 * np.log2(macs / 1e6) + shape - shape.mean())
+    assert np.isclose(fit.slope, 0.03 + np.polyfit(np.log2(macs), shape, 1)[0])
+    assert np.allclose(fit.residuals, shape - np.polyval(np.polyfit(np.log2(macs), shape, 1), np.log2(macs)))
+    assert fit.spearman == pytest.approx(scipy_stats.spearmanr(macs, 0.5 + 0.03 * np.log2(macs) + shape).statistic)
+    equal = stats.cost_adjusted([2e6] * 3, [0.5, 0.6, 0.7])  # matched costs: residuals from the mean
+    assert equal.slope == 0 and np.allclose(equal.residuals, [-0.1, 0, 0.1]) and math.isnan(equal.spearman)
