@@ -247,6 +247,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
     df, summary = results.load(known[args.study])
     _note_incomplete(summary)
+    if len(args.names) % 2 or len(args.names) > 2 and args.at_macs is not None:
+        raise UsageError("name candidates in pairs (A B, or A B A2 B2 ... for a family); --at-macs takes one pair")
+    args.a, args.b = (args.names + [None, None])[:2]
+    if args.margin is not None and not args.margin > 0:
+        raise UsageError(f"--margin must be > 0 points, got {args.margin}")
     pooled = ""
     if args.rerun is not None:
         theirs = results.studies(args.rerun)
@@ -260,6 +265,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
     if args.rerun is not None:
         df, pooled = results.pool(df, rerun), f", each seed's runs in the study and in {args.rerun} averaged"
+    if len(args.names) > 2:
+        _compare_family(args, df, pooled)
+        return
     if args.at_macs is not None and not summary["kind"].startswith("sweep:"):
         raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {summary['kind']} study")
     if args.at_macs is None:
@@ -282,6 +290,42 @@ def cmd_compare(args: argparse.Namespace) -> None:
               if p.exceeds_noise is None else
               f"paired by seed: {100 * p.difference:+.2f} pts (95% CI {100 * p.low:+.2f} to {100 * p.high:+.2f}; "
               f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {_NOISE[p.exceeds_noise]}")
+        if args.margin is not None:
+            _print_margin(results.family(df, [(args.a, args.b)], args.metric, args.margin).iloc[0])
+
+
+def _compare_family(args: argparse.Namespace, df, pooled: str) -> None:
+    from scaling import results
+
+    pairs = list(zip(args.names[::2], args.names[1::2], strict=True))
+    table = results.family(df, pairs, args.metric, args.margin)
+    print(f"{len(pairs)} seed-paired comparisons of {args.metric} (pts, 95% CI; Holm over the {len(pairs)}{pooled}):")
+    for r in table.itertuples():
+        holm = "beyond the seed noise" if r.p_holm < 0.05 else "within the seed noise"
+        ci = "no interval" if math.isnan(r.low) else f"{r.low:+.2f} to {r.high:+.2f}"
+        print(f"  {r.b} - {r.a}: {r.difference:+.2f} ({ci}; {r.seeds} seeds; p {r.p:.3g}, Holm {r.p_holm:.3g}): "
+              f"{holm if not math.isnan(r.p_holm) else 'noise unknown'}")
+        if args.margin is not None:
+            _print_margin(r._asdict() if hasattr(r, "_asdict") else r, indent="    ")
+
+
+def _print_margin(r, indent: str = "") -> None:
+    """What one comparison's interval says about ``--margin``, and the power to find it."""
+    get = r.get if hasattr(r, "get") else lambda k, d=None: getattr(r, k, d)
+    bound = get("bound")
+    line = f"{indent}margin {get('margin'):g} pts: the interval {'lies ' if bound.startswith('within') else ''}{bound}"
+    power, seeds = get("power"), get("seeds")
+    if power is not None and not math.isnan(power):
+        from scaling.stats import not_testable
+
+        needed = get("seeds_needed")
+        found = get("p_holm", 1.0) < 0.05  # a difference found needs no power to be believed
+        missed = None if found else not_testable(power, seeds)
+        line += (f"; power to find {get('margin'):g} pts {power:.2f}" +
+                 (f": a miss is {missed}" if missed else f" with {seeds} seeds") +
+                 (f"; 80% needs {needed:.0f} seeds" if needed is not None and not math.isnan(needed)
+                  else "; 80% needs more than 100 seeds"))
+    print(line)
 
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
@@ -479,9 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="the difference of two networks' mean top-1 in one study, with its CI")
     p.add_argument("study", help="a study with a trials table in --results-dir")
-    p.add_argument("a", nargs="?", help="a candidate of the study (its trials table's candidate column), or with "
-                   "--at-macs a sweep line (\"d=1, r=1\")")
-    p.add_argument("b", nargs="?", help="another candidate (or line): the difference is b - a")
+    p.add_argument("names", nargs="*", metavar="A B", help="two candidates of the study (its trials table's "
+                   "candidate column; the difference is B - A), or with --at-macs two sweep lines (\"d=1, r=1\"); "
+                   "more pairs (A B A2 B2 ...): the study's family of seed-paired tests, Holm-adjusted")
+    p.add_argument("--margin", type=float, default=None, metavar="PTS",
+                   help="a difference that matters, in points (e.g. a paper's claimed gain): what each interval "
+                   "excludes, the paired test's power to find it and the seeds 80%% power needs")
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
     p.add_argument("--at-macs", type=float, default=None,
                    help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")

@@ -8,6 +8,7 @@ picks the winner on the seed mean and says whether it beats the runner-up beyond
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -513,6 +514,42 @@ def compare_paired(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
     done = df[df["state"] == "COMPLETE"]
     by_seed = {name: done[done["candidate"] == name].groupby("seed")[metric].apply(list).to_dict() for name in (a, b)}
     return paired(by_seed[a], by_seed[b])
+
+
+def family(df: pd.DataFrame, pairs: list[tuple[str, str]], metric: str = "test_top1",
+           margin: float | None = None) -> pd.DataFrame:
+    """A study's family of seed-paired comparisons, one row per (a, b) pair: b - a in points with its
+    95% CI and p, ``p_holm`` (Holm over the family), and with ``margin`` (points) what each interval says
+    about a difference of that size (``stats.equivalence``), the paired test's power to find it at the
+    Holm level of the family's first step and the seeds that 80% power would need, both from the
+    family's pooled std of a per-seed difference (``sd_pooled``)."""
+    from scaling import stats
+
+    rows = []
+    for a, b in pairs:
+        c = compare_paired(df, a, b, metric)
+        pts = dataclasses.replace(c, difference=100 * c.difference, half_width=100 * c.half_width, low=100 * c.low,
+                                  high=100 * c.high)
+        row = {"a": a, "b": b, "seeds": c.n_a, "difference": pts.difference, "low": pts.low, "high": pts.high,
+               "p": c.p_value}
+        if margin is not None:
+            # the per-seed differences' std, from the interval: half-width = t(n - 1) std / sqrt(n)
+            sd = pts.half_width / stats.half_width(1.0, c.n_a) if c.n_a >= 2 and pts.half_width > 0 else math.nan
+            row |= {"margin": margin, "sd_difference": sd, "bound": stats.equivalence(pts, margin).words()}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if margin is not None:
+        # Power from the family's pooled std of a per-seed difference: one pair's, from 3 seeds, is too rough.
+        sds = table["sd_difference"].dropna()
+        pooled = float(np.sqrt((sds**2).mean())) if len(sds) else math.nan
+        table["sd_pooled"] = pooled
+        ok = math.isfinite(pooled) and pooled > 0
+        table["power"] = [float(stats.power(margin, pooled, n, tests=len(pairs))) if ok else math.nan
+                          for n in table["seeds"]]
+        needed = stats.seeds_needed(margin, pooled, tests=len(pairs)) if ok else None
+        table["seeds_needed"] = math.nan if needed is None else needed
+    table["p_holm"] = stats.holm(table["p"])
+    return table
 
 
 def line_runs(rows: pd.DataFrame, metric: str = "test_top1") -> tuple[np.ndarray, np.ndarray]:

@@ -268,8 +268,10 @@ def _power(effect, sd_difference, seeds, alpha, tests):
     n = np.asarray(seeds, dtype=float)
     df = np.where(n >= 2, n - 1, np.nan)
     t = special.stdtrit(df, 1 - alpha / tests / 2)
-    nc = np.asarray(effect, dtype=float) * np.sqrt(n) / sd_difference
-    out = np.where(n >= 2, special.nctdtr(df, nc, -t) + (1 - special.nctdtr(df, nc, t)), 0.0)
+    nc = np.abs(np.asarray(effect, dtype=float)) * np.sqrt(n) / sd_difference
+    # The tail on the other side is tiny for nc >= 0, and scipy's nctdtr returns NaN where it underflows.
+    wrong_side = np.nan_to_num(special.nctdtr(df, nc, -t), nan=0.0)
+    out = np.where(n >= 2, wrong_side + (1 - special.nctdtr(df, nc, t)), 0.0)
     return float(out) if out.ndim == 0 else out
 
 

@@ -97,6 +97,23 @@ def test_compare_two_networks_of_a_study(tmp_path, monkeypatch, capsys):
     assert np.isfinite(c.low) and c.low <= c.difference <= c.high
 
 
+def test_compare_a_family_of_pairs_with_a_margin(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
+    calibration.calibrate(_config(tmp_path))
+    capsys.readouterr()
+    argv = ["compare", "calib", "d1_w1_r1_lr1", "d1_w1_r1_lr2", "d1_w1_r1_lr1", "d1_w1_r1_lr0.5",
+            "--results-dir", str(tmp_path)]
+    assert cli.main([*argv, "--margin", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "2 seed-paired comparisons of test_top1 (pts, 95% CI; Holm over the 2):"
+    assert out[1].startswith("  d1_w1_r1_lr2 - d1_w1_r1_lr1: -2.00 (-2.00 to -2.00; 2 seeds; p 0, Holm 0)")
+    assert out[2] == "    margin 1 pts: the interval excludes a difference of +1 or more"  # exact: no power to size
+    assert cli.main([*argv[:5], *argv[6:]]) == 2  # an odd number of names
+    assert "name candidates in pairs" in capsys.readouterr().err
+    assert cli.main([*argv, "--margin", "0"]) == 2
+    assert "--margin must be > 0" in capsys.readouterr().err
+
+
 def test_compare_a_study_with_its_rerun(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
     calibration.calibrate(_config(tmp_path / "a"))
@@ -118,7 +135,7 @@ def test_compare_a_study_with_its_rerun(tmp_path, monkeypatch, capsys):
                                          "correlate r = 0.73 (12 pairs, deviations from their candidate's mean)")
     assert out[0].startswith("d1_w1_r1_lr0.5: ") and "+2.50 pts of test_top1" in out[0]
     assert cli.main([*argv[:2], "d1_w1_r1_lr1", *argv[2:]]) == 2
-    assert "name two candidates" in capsys.readouterr().err
+    assert "name candidates in pairs" in capsys.readouterr().err
     assert cli.main(["compare", "calib", "--results-dir", str(tmp_path / "a")]) == 2
     assert "name two candidates" in capsys.readouterr().err
 

@@ -296,3 +296,43 @@ def test_cost_adjusted_residuals_remove_the_cost_line_and_rank_by_what_is_left()
     assert fit.spearman == pytest.approx(scipy_stats.spearmanr(macs, 0.5 + 0.03 * np.log2(macs) + shape).statistic)
     equal = stats.cost_adjusted([2e6] * 3, [0.5, 0.6, 0.7])  # matched costs: residuals from the mean
     assert equal.slope == 0 and np.allclose(equal.residuals, [-0.1, 0, 0.1]) and math.isnan(equal.spearman)
+
+
+def _trials(rng, effects: dict, seeds: int, noise: float = 0.01):
+    """A study's completed trials: each candidate's effect, a seed block shared by every candidate, noise."""
+    import pandas as pd
+
+    blocks = rng.normal(0, 0.02, seeds)
+    return pd.DataFrame([{"state": "COMPLETE", "candidate": c, "seed": s,
+                          "test_top1": 0.5 + e + blocks[s] + rng.normal(0, noise)}
+                         for c, e in effects.items() for s in range(seeds)])
+
+
+def test_a_family_of_paired_comparisons_holds_its_error_rate_under_holm():
+    from scaling import results
+
+    rng = np.random.default_rng(3)
+    pairs = [("base", f"c{i}") for i in range(5)]
+    null = [results.family(_trials(rng, dict.fromkeys(["base", *(b for _, b in pairs)], 0.0), 3), pairs)
+            for _ in range(300)]
+    raw = np.mean([(t["p"] < 0.05).any() for t in null])
+    holm = np.mean([(t["p_holm"] < 0.05).any() for t in null])
+    assert raw > 0.15 and holm < 0.075  # five uncorrected tests find something a fifth of the time; Holm 5%
+
+
+def test_a_family_says_what_each_interval_excludes_and_its_power_at_the_margin():
+    from scaling import results
+
+    rng = np.random.default_rng(4)
+    df = _trials(rng, {"base": 0.0, "same": 0.0, "better": 0.05}, seeds=4, noise=0.005)
+    table = results.family(df, [("base", "same"), ("base", "better")], margin=2.5).set_index("b")
+    assert table.loc["same", "bound"] == "within ±2.5 of 0 (equivalent)"
+    assert table.loc["better", "bound"] == "excludes a difference below +2.5"
+    sd = np.sqrt((table["sd_difference"] ** 2).mean())  # the power uses the family's pooled std
+    assert np.allclose(table["power"], stats.power(2.5, sd, 4, tests=2))
+    assert table["seeds_needed"].iloc[0] == stats.seeds_needed(2.5, sd, tests=2)
+
+
+def test_power_survives_a_large_noncentrality():
+    """scipy's nctdtr gives NaN where the far tail underflows; the power is then the near tail's."""
+    assert stats.power(2.5, 0.3775, 3, tests=2) == pytest.approx(0.9621275, abs=1e-6)
