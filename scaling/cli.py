@@ -258,9 +258,15 @@ def cmd_compare(args: argparse.Namespace) -> None:
         if args.study not in theirs:
             raise UsageError(f"no study {args.study!r} with a trials table in {args.rerun}")
         rerun = results.load(theirs[args.study])[0]
-        if args.a is None and args.at_macs is None:
+        if args.a is None and args.at_macs is None and not args.lines:
             _compare_rerun(args, df, rerun, summary["kind"])
             return
+    if args.lines:
+        if not summary["kind"].startswith("sweep:"):
+            raise UsageError(f"--lines fits the lines of a sweep; {args.study!r} is a {summary['kind']} study")
+        _print_lines(results.pool(df, rerun) if args.rerun is not None else df, args.metric,
+                     f", each seed's runs in the study and in {args.rerun} averaged" if args.rerun else "")
+        return
     if args.a is None or args.b is None:
         raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
     if args.rerun is not None:
@@ -292,6 +298,22 @@ def cmd_compare(args: argparse.Namespace) -> None:
               f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {_NOISE[p.exceeds_noise]}")
         if args.margin is not None:
             _print_margin(results.family(df, [(args.a, args.b)], args.metric, args.margin).iloc[0])
+
+
+def _print_lines(df, metric: str, pooled: str) -> None:
+    from scaling import results
+
+    print(f"pts of {metric} per doubling of MACs, 95% CI{pooled}: fitted on every run / on the point means "
+          "(departure from a line counted) / each seed's own line (interval over seeds)")
+    for r in results.line_fits(df, metric).itertuples():
+        ways = " / ".join("n/a" if math.isnan(getattr(r, w)) else f"{getattr(r, w):+.2f} "
+                          f"({_signed(getattr(r, w + '_low'))} to {_signed(getattr(r, w + '_high'))})"
+                          for w in ("runs", "means", "paired"))
+        print(f"  {r.line} ({r.points} points, {r.seeds} seeds): {ways}")
+
+
+def _signed(value: float) -> str:
+    return "?" if math.isnan(value) else f"{value:+.2f}"
 
 
 def _compare_family(args: argparse.Namespace, df, pooled: str) -> None:
@@ -526,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="A B", help="two candidates of the study (its trials table's "
                    "candidate column; the difference is B - A), or with --at-macs two sweep lines (\"d=1, r=1\"); "
                    "more pairs (A B A2 B2 ...): the study's family of seed-paired tests, Holm-adjusted")
+    p.add_argument("--lines", action="store_true", help="every line of a sweep: its gain per doubling of MACs "
+                   "fitted on the runs, on the point means, and paired by seed (with --rerun: both draws)")
     p.add_argument("--margin", type=float, default=None, metavar="PTS",
                    help="a difference that matters, in points (e.g. a paper's claimed gain): what each interval "
                    "excludes, the paired test's power to find it and the seeds 80%% power needs")

@@ -574,6 +574,29 @@ def line_slopes(df: pd.DataFrame, metric: str = "test_top1") -> dict[str, tuple[
     return slopes
 
 
+def line_fits(df: pd.DataFrame, metric: str = "test_top1") -> pd.DataFrame:
+    """Each sweep line's gain in points per doubling of MACs three ways, one row per line: ``runs``
+    (:func:`line_slopes`: every run counted, as the figures draw it), ``means`` (the line through the
+    point means, its departure from a line counted as error: ``stats.slope_of_means``) and ``paired``
+    (each seed's own line, interval over seeds: ``stats.slope_paired``); ``<way>``, ``<way>_low``,
+    ``<way>_high`` each, with the line's ``points`` and ``seeds``."""
+    from scaling.stats import slope_of_means, slope_paired
+
+    done = df[df["state"] == "COMPLETE"]
+    by_runs = line_slopes(df, metric)
+    rows = []
+    for line, points in sweep_table(df).groupby("line", sort=False):
+        runs = done[done["candidate"].isin(points["candidate"])]
+        args = (runs["macs"].to_numpy(float), 100 * runs[metric].to_numpy(float), runs["seed"].to_numpy())
+        means, paired = slope_of_means(*args), slope_paired(*args)
+        row = {"line": line, "points": means.points, "seeds": paired.seeds}
+        for way, (slope, low, high) in (("runs", by_runs[line]), ("means", (means.slope, means.low, means.high)),
+                                        ("paired", (paired.slope, paired.low, paired.high))):
+            row |= {way: slope, f"{way}_low": low, f"{way}_high": high}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def compare_lines(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "test_top1"):
     """Sweep line ``b`` minus line ``a`` at ``at`` MACs, each fitted on all its runs (``stats.compare_lines``).
 

@@ -222,6 +222,8 @@ class Equivalence:
 
     def words(self) -> str:
         """One-line verdict: ``within ±1 of 0 (equivalent)``, ``excludes a difference of +2.5 or more``, ..."""
+        if self.equivalent and (self.low > 0 or self.high < 0):
+            return f"excludes both 0 and a difference of ±{self.bound:g} or more (a real but smaller one)"
         if self.equivalent:
             return f"within ±{self.bound:g} of 0 (equivalent)"
         if self.below_bound:
@@ -499,6 +501,26 @@ def fit_saturation(macs, accuracy, *, threshold: float = 0.5, confidence: float 
     verdict = (f"rises, then saturates: < {threshold:g} pts per doubling beyond {_macs(point)} MACs "
                f"({ci} {bounds[0] / scale:.2g}-{bounds[1] / scale:.2g} {unit})")
     return dataclasses.replace(fit, saturation_macs=float(point), saturation_ci=bounds, verdict=verdict)
+
+
+def saturation_power(macs, seeds: int, sd: float, gain_start: float, gain_end: float, sims: int = 300,
+                     seed: int = 0) -> float:
+    """How often :func:`fit_saturation` chooses the saturating curve when one is true: the share of ``sims``
+    simulated lines at ``macs`` (``seeds`` runs each, independent noise of std ``sd`` points) whose truth
+    gains ``gain_start`` points per doubling at the smallest MACs and ``gain_end`` at the largest
+    (a - b 2^(-c x), x = log2(M / M0)). With ``gain_end == gain_start`` (a straight line) it is the
+    false-positive rate."""
+    m = np.sort(np.unique(np.asarray(macs, dtype=float)))
+    if not (0 < gain_end <= gain_start) or sd <= 0 or seeds < 1 or m.size < 2:
+        raise ValueError("need 0 < gain_end <= gain_start, sd > 0, seeds >= 1 and 2 or more MACs values")
+    x = np.repeat(np.log2(m / m[0]), seeds)
+    span = x.max()
+    c = math.log2(gain_start / gain_end) / span
+    truth = 50 + gain_start * x if c == 0 else 50 - gain_start / (c * math.log(2)) * 2.0 ** (-c * x)
+    rng = np.random.default_rng(seed)
+    chosen = sum(fit_saturation(np.repeat(m, seeds), truth + rng.normal(0, sd, x.size), resamples=2).model
+                 == "saturating" for _ in range(sims))
+    return chosen / sims
 
 
 def _bootstrap_crossing(x, y, levels, at, threshold, confidence, resamples, seed) -> tuple[float, float]:

@@ -239,6 +239,8 @@ def test_equivalence_says_what_the_interval_excludes():
     wide = stats.equivalence(_difference(0.3, 3.1), 2.5)
     assert not wide.below_bound and wide.words() == "cannot exclude +2.5"
     assert stats.equivalence(_difference(2.7, 4.0), 2.5).words() == "excludes a difference below +2.5"
+    small = stats.equivalence(_difference(2.31, 2.41), 2.5)  # beyond the noise, and below the margin
+    assert small.words() == "excludes both 0 and a difference of ±2.5 or more (a real but smaller one)"
     none = stats.equivalence(stats.paired({0: 1.0}, {0: 2.0}), 2.5)
     assert none.equivalent is None and none.words().startswith("cannot exclude +2.5")
     with pytest.raises(ValueError, match="positive"):
@@ -336,3 +338,12 @@ def test_a_family_says_what_each_interval_excludes_and_its_power_at_the_margin()
 def test_power_survives_a_large_noncentrality():
     """scipy's nctdtr gives NaN where the far tail underflows; the power is then the near tail's."""
     assert stats.power(2.5, 0.3775, 3, tests=2) == pytest.approx(0.9621275, abs=1e-6)
+
+
+def test_saturation_power_is_low_with_three_seeds_and_its_false_positive_rate_is_small():
+    macs = 1e6 * 2.0 ** np.array([0, 0.64, 1.17, 1.61, 2.0])  # the Imagenette resolution sweep's design
+    curve = stats.saturation_power(macs, 3, 1.45, 8.3, 2.1, sims=150)
+    assert 0.1 < curve < 0.45 and stats.saturation_power(macs, 10, 1.45, 8.3, 2.1, sims=150) > 0.7
+    assert stats.saturation_power(macs, 3, 1.45, 4.0, 4.0, sims=150) < 0.1  # a straight line
+    with pytest.raises(ValueError, match="gain_end <= gain_start"):
+        stats.saturation_power(macs, 3, 1.45, 2.0, 4.0)
