@@ -24,7 +24,7 @@ import pandas as pd
 from flax import nnx
 from matplotlib.figure import Figure
 
-from scaling import results, train
+from scaling import plots, results, train
 from scaling.config import ConfigError
 
 ROLES = ("baseline", "deeper", "wider", "higher resolution", "compound")
@@ -155,12 +155,13 @@ def figure(picked: dict[str, pd.Series], images: int = 4) -> Figure:
         for i in range(n):
             ax = axes[i, j]
             ax.imshow(shown[i], extent=(0, 1, 0, 1))
-            ax.imshow(cams[i], cmap="jet", alpha=0.45, vmin=0, vmax=1, extent=(0, 1, 0, 1))
+            ax.imshow(cams[i], cmap="inferno", alpha=0.5, vmin=0, vmax=1, extent=(0, 1, 0, 1))  # uniform, CB-safe
             ax.set_xticks([])
             ax.set_yticks([])
             right = predicted[i] == int(labels[i])
-            ax.set_xlabel(f"pred {class_name(dataset.class_names[predicted[i]])}",
-                          color="green" if right else "red", fontsize="small")
+            # Right or wrong in the mark as well as the colour (Okabe-Ito blue / vermillion): colour-blind safe.
+            ax.set_xlabel(f"{'✓' if right else '✗'} pred {class_name(dataset.class_names[predicted[i]])}",
+                          color=plots.OKABE_ITO[5] if right else plots.OKABE_ITO[4], fontsize="small")
             if j == 0:
                 ax.set_ylabel(f"true {class_name(dataset.class_names[int(labels[i])])}", fontsize="small")
     fig.suptitle(f"Class activation maps of the predicted class ({results.dataset_label(cfg.dataset)} test images)")

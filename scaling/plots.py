@@ -8,6 +8,7 @@ labels are placed so that they never overlap each other (:func:`label_points`).
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
@@ -304,6 +305,7 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
     its interval lie inside the measured range. ``logx``: log MACs axis (each doubling the same width).
     ``panels``: one axes per line sharing the y axis (Fig. 3) instead of every line on one axes (Figs. 4, 8).
     """
+    table = flag_unequal_cost(table)
     lines = list(dict.fromkeys(table["line"]))
     n = max(1, len(lines)) if panels else 1
     fig = _figure((4.4 * n, 5.6) if panels else (9.0, 4.8))
@@ -337,12 +339,31 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
     return fig
 
 
+#: Fig. 8 compares at equal cost: a single-dimension point further than this (in ratio) from the MACs
+#: of the nearest compound point is labelled with its cost ratio.
+COST_TOLERANCE = 0.05
+
+
+def flag_unequal_cost(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (a sweep table) with every non-compound label whose MACs are off the nearest compound
+    point's by more than ``COST_TOLERANCE`` suffixed with the ratio (``w=2.23 (x1.18 cost)``)."""
+    compound = table.loc[table["line"] == "compound", "macs"].to_numpy(float)
+    if not compound.size:
+        return table
+    out = table.copy()
+    for i, row in out[out["line"] != "compound"].iterrows():
+        ratio = row["macs"] / compound[np.argmin(np.abs(np.log(compound / row["macs"])))]
+        if abs(math.log(ratio)) > math.log1p(COST_TOLERANCE):
+            out.at[i, "label"] = f"{row['label']} (x{ratio:.2f} cost)"
+    return out
+
+
 def _points_label(line: str, seeds: pd.Series) -> str:
     lo, hi = int(seeds.min()), int(seeds.max())
     if hi == 1:
         return f"{line} (1 seed)"
     count = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    return f"{line} (mean of {count} seeds, 95% CI)"
+    return f"{line} (mean of {count} seeds, 95% CI; dots: seeds)"
 
 
 def _draw_line(ax, rows: pd.DataFrame, line: str, color, scale: float, metric: str, threshold: float, fit: bool,
@@ -352,6 +373,9 @@ def _draw_line(ax, rows: pd.DataFrame, line: str, color, scale: float, metric: s
     yerr = 100 * rows[f"{metric}_ci"].fillna(0) if (rows["seeds"] > 1).any() else None
     handles = [ax.errorbar(x, y, yerr=yerr, fmt="o-", lw=0.8, color=color, capsize=3,
                            label=_points_label(line, rows["seeds"]))]
+    if (rows["seeds"] > 1).any():  # every seed beside its mean: 3 seeds are too few to hide behind a bar
+        run_macs, run_top1 = results.line_runs(rows, metric)
+        ax.plot(run_macs / scale, 100 * run_top1, ".", ms=3, alpha=0.45, color=color, zorder=1)
     labels = [(ax, xi, yi, text, color) for xi, yi, text in zip(x, y, rows["label"], strict=True)]  # in its colour
     if not fit:
         return handles, labels

@@ -86,7 +86,7 @@ def test_error_bars_are_the_95_percent_t_interval_of_the_seed_mean():
     assert half == pytest.approx(list(100 * rows["minival_top1_ci"]))
     assert half == pytest.approx([100 * stats.interval(v).half_width for v in rows["minival_top1_seeds"]])
     assert ax.get_ylabel() == "minival top-1 (%)"
-    assert all(f"{line} (mean of 3 seeds, 95% CI)" in _legend(ax) for line in lines)
+    assert all(f"{line} (mean of 3 seeds, 95% CI; dots: seeds)" in _legend(ax) for line in lines)
     assert len(ax.texts) == 24 and not _overlapping(_label_boxes(fig))
 
 
@@ -229,3 +229,11 @@ def test_plot_bad_input_is_one_line_exit_2(argv, message, tmp_path, capsys):
     assert cli.main([*argv, "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_fig8_points_off_the_compound_cost_are_labelled_with_their_ratio():
+    table = pd.DataFrame({"line": ["width", "width", "compound", "compound"], "label": ["w=1", "w=2.23", "phi=0",
+                                                                                      "phi=2"],
+                          "macs": [1.0e6, 3.54e6, 1.0e6, 3.0e6]})
+    assert list(plots.flag_unequal_cost(table)["label"]) == ["w=1", "w=2.23 (x1.18 cost)", "phi=0", "phi=2"]
+    assert plots.flag_unequal_cost(table[table["line"] == "width"]).equals(table[table["line"] == "width"])
