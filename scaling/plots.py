@@ -294,7 +294,8 @@ LEGEND_WIDTH = 44
 
 
 def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, metric: str = "test_top1",
-                 threshold: float = 0.5, fit: bool = True, logx: bool = True, resamples: int = 1000) -> Figure:
+                 threshold: float = 0.5, fit: bool = True, logx: bool = True, resamples: int = 1000,
+                 differences: bool = False) -> Figure:
     """Top-1 (%) against MACs, one line per ``table["line"]`` (a ``results.sweep_table``).
 
     Points are seed means, labelled by their coefficient, with 95% t intervals when a point has more
@@ -304,12 +305,18 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
     its verdict; a saturation point is marked (a triangle with its interval as a bar) only when it and
     its interval lie inside the measured range. ``logx``: log MACs axis (each doubling the same width).
     ``panels``: one axes per line sharing the y axis (Fig. 3) instead of every line on one axes (Figs. 4, 8).
+    ``differences``: a second axes with each line minus the first, fitted in log MACs, over the MACs both
+    span, with its 95% interval (``stats.compare_lines``): Fig. 4's claim is a difference at equal cost.
     """
     table = flag_unequal_cost(table)
     lines = list(dict.fromkeys(table["line"]))
     n = max(1, len(lines)) if panels else 1
-    fig = _figure((4.4 * n, 5.6) if panels else (9.0, 4.8))
-    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    fig = _figure((4.4 * n, 5.6) if panels else (14.0, 4.8) if differences else (9.0, 4.8))
+    if differences:
+        main, gaps = fig.subplots(1, 2, width_ratios=(1.5, 1))
+        axes = np.array([main])
+    else:
+        axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
     big = len(table) and table["macs"].max() >= 1e8
     scale, unit = (1e9, "billions") if big else (1e6, "millions")
     colors = matplotlib.colormaps["tab10"]
@@ -334,9 +341,36 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
                 {"loc": "upper left", "bbox_to_anchor": (1.01, 1)}
             ax.legend(handles=mine, fontsize="x-small", frameon=False, **where)
     axes[0].set_ylabel(f"{metric.removesuffix('_top1')} top-1 (%)")
+    if differences:
+        _difference_panel(gaps, table, lines, colors, scale, unit, metric, logx)
     fig.suptitle(title)
     label_points(fig, labels)
     return fig
+
+
+def _difference_panel(ax, table: pd.DataFrame, lines: list[str], colors, scale: float, unit: str, metric: str,
+                      logx: bool) -> None:
+    """Each line minus ``lines[0]``, both fitted in log MACs, over the MACs both span, with 95% bands."""
+    reference = results.line_runs(table[table["line"] == lines[0]], metric)
+    spans = []
+    for i, line in enumerate(lines[1:], 1):
+        runs = results.line_runs(table[table["line"] == line], metric)
+        lo, hi = max(reference[0].min(), runs[0].min()), min(reference[0].max(), runs[0].max())
+        if not lo < hi:
+            continue
+        spans += [lo, hi]
+        at = np.geomspace(lo, hi, 40)
+        c = [stats.compare_lines(reference[0], 100 * reference[1], runs[0], 100 * runs[1], m) for m in at]
+        ax.plot(at / scale, [x.difference for x in c], color=colors(i % 10), lw=1.2, label=f"({line}) − ({lines[0]})")
+        ax.fill_between(at / scale, [x.low for x in c], [x.high for x in c], color=colors(i % 10), alpha=0.15)
+    ax.axhline(0, color="black", lw=0.8)
+    if logx and spans:
+        _log_axis(ax, min(spans) / scale, max(spans) / scale)
+    ax.set_xlabel(f"MACs ({unit}{', log scale' if logx else ''})")
+    ax.set_ylabel(f"difference in {metric.removesuffix('_top1')} top-1 (pts)")
+    ax.set_title("each line minus the first at equal MACs, 95% CI", fontsize="small")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", frameon=False)
 
 
 #: Fig. 8 compares at equal cost: a single-dimension point further than this (in ratio) from the MACs
@@ -418,8 +452,8 @@ def save_sweep_figures(df: pd.DataFrame, directory: str | os.PathLike, sweep: st
     for budget, rows in by_budget:
         path = pathlib.Path(directory) / (stem if budget is None else f"{stem}_{_file_label(budget)}")
         where = "" if budget is None else f", budget {budget}"
-        save(sweep_figure(results.sweep_table(rows), title=f"{title}{where}{subtitle}", panels=panels, **kwargs),
-             path)
+        save(sweep_figure(results.sweep_table(rows), title=f"{title}{where}{subtitle}", panels=panels,
+                          differences=sweep == "width-baselines", **kwargs), path)
         out.append(path)
     return out
 

@@ -237,3 +237,16 @@ def test_fig8_points_off_the_compound_cost_are_labelled_with_their_ratio():
                           "macs": [1.0e6, 3.54e6, 1.0e6, 3.0e6]})
     assert list(plots.flag_unequal_cost(table)["label"]) == ["w=1", "w=2.23 (x1.18 cost)", "phi=0", "phi=2"]
     assert plots.flag_unequal_cost(table[table["line"] == "width"]).equals(table[table["line"] == "width"])
+
+
+def test_fig4_difference_panel_draws_each_line_minus_the_first_at_equal_macs():
+    base = _rows("d=1", [1, 2, 4], [1.0, 2.0, 4.0], "w", seeds=3, noise=0.5, top1=lambda x: 50 + 2 * x)
+    up = _rows("d=2", [1, 2, 4], [2.0, 4.0, 8.0], "w", seeds=3, noise=0.5, top1=lambda x: 53 + 2 * x, rng_seed=1)
+    fig = plots.sweep_figure(pd.concat([base, up], ignore_index=True), fit=False, differences=True)
+    gaps = fig.axes[1]
+    (gap,) = [ln for ln in gaps.lines if ln.get_label().startswith("(d=2)")]
+    x = gap.get_xdata()
+    assert gap.get_label() == "(d=2) − (d=1)" and np.isclose(x.min(), 2.0) and np.isclose(x.max(), 4.0)  # both span
+    # d=2's line is 3 points above at its own start, i.e. 1 point above d=1's at equal MACs (2 pts per doubling)
+    assert np.allclose(gap.get_ydata(), 1.0, atol=1.0)
+    assert len(plots.sweep_figure(base, fit=False).axes) == 1
