@@ -75,12 +75,13 @@ def _law(cfg, workdir):
     return fake_result(cfg, top1 + 0.01) | {"epochs": cfg.epochs, "steps": 2 * cfg.epochs, "train_top1": top1 + 0.1}
 
 
-@pytest.fixture
-def ladder(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "train_and_evaluate", _law)
-    cfg = _config("width", tmp_path, seeds=3, values="1,1.4,1.8", budgets="1,2,4")
-    sweeps.sweep(cfg)
-    return cfg, results.load(tmp_path / cfg.study.name)[0]
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "train_and_evaluate", _law)
+        cfg = _config("width", tmp_path_factory.mktemp("ladder"), seeds=3, values="1,1.4,1.8", budgets="1,2,4")
+        sweeps.sweep(cfg)
+    return cfg, results.load(cfg.study.dir)[0]
 
 
 def test_a_budget_study_reports_gains_interactions_and_rank_agreement(ladder):
