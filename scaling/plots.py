@@ -58,28 +58,32 @@ def search_space(df: pd.DataFrame) -> Figure:
 
 
 def ranking(df: pd.DataFrame) -> Figure:
-    """Step 1: the candidates by mean minival top-1, best first, every seed drawn; those whose gap to the
-    best is within the summary's noise rule (2 standard errors of the pooled seed noise) in colour,
-    the others grey (all in colour with one seed each: the noise is unknown)."""
+    """Step 1: the candidates by mean minival top-1, best first, every seed drawn; grey where the best
+    beats the candidate beyond the seed noise: paired by seed, Holm over the family of the best against
+    each other candidate (``results.family``); all in colour with one seed each (noise unknown)."""
     done = results.candidate_stats(df)
     fig = _figure((6.4, max(3.2, 1.4 + 0.26 * len(done))))
     ax = fig.add_subplot()
     if not done.empty:
         runs = df[df["state"] == "COMPLETE"]
-        noise, best = results.seed_noise(done), done.iloc[0]
+        best = done.iloc[0]["candidate"]
+        others = list(done["candidate"].iloc[1:])
+        family = results.family(runs.assign(score=runs["value"]), [(c, best) for c in others], metric="score") \
+            if others else pd.DataFrame(columns=["p_holm"])
+        beyond = dict(zip(others, family["p_holm"] < 0.05, strict=True))
+        known = family["p_holm"].notna().any()
         for i, (_, row) in enumerate(done.iterrows()):
-            close = noise is None or not results.beats_beyond_noise(best, row, noise)
-            color = "C0" if close else "0.55"
+            color = "0.55" if beyond.get(row["candidate"], False) else "C0"
             seeds = 100 * runs.loc[runs["candidate"] == row["candidate"], "value"]  # the score: minival top-1
             ax.scatter(seeds, [i] * len(seeds), s=16, facecolors="none", edgecolors=color)
             ax.scatter([100 * row["score"]], [i], s=44, color=color)
         ax.set_yticks(range(len(done)), [_ranked_label(r) for _, r in done.iterrows()], fontsize="small")
         ax.set_ylim(len(done) - 0.5, -0.5)  # best on top
-        if noise is None:
+        if not known:
             ax.scatter([], [], s=44, color="C0", label="mean (one seed each: noise unknown)")
         else:
             ax.scatter([], [], s=44, color="C0", label="mean, within the seed noise of the best")
-            ax.scatter([], [], s=44, color="0.55", label="mean, beyond it")
+            ax.scatter([], [], s=44, color="0.55", label=f"mean, beyond it (paired by seed,\nHolm over {len(others)})")
         ax.scatter([], [], s=16, facecolors="none", edgecolors="0.3", label="one seed")
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_xlabel("minival top-1 (%)")
@@ -416,7 +420,10 @@ def _draw_line(ax, rows: pd.DataFrame, line: str, color, scale: float, metric: s
     macs, top1 = results.line_runs(rows, metric)
     result = stats.fit_saturation(macs, 100 * top1, threshold=threshold, resamples=resamples)
     curve = result.curve()
-    verdict = textwrap.fill(result.verdict, LEGEND_WIDTH)
+    means = stats.slope_of_means(macs, 100 * top1)  # the slope's interval with lack of fit counted
+    lack = "" if math.isnan(means.low) else (f"; on the point means {means.slope:+.1f} "
+                                             f"({means.low:+.1f} to {means.high:+.1f})")
+    verdict = textwrap.fill(result.verdict + lack, LEGEND_WIDTH)
     if curve is None:
         handles.append(Line2D([], [], ls="none", label=f"no fit: {verdict}"))
         return handles, labels

@@ -352,19 +352,19 @@ def test_figures_from_a_table_without_training():
 
 
 def test_ranking_puts_the_best_on_top_and_greys_what_is_beyond_the_seed_noise():
-    """Seed noise 1 pt (every candidate's seeds 1.41 pts apart): b is 1 pt below a (within 2 standard
-    errors, 2.0 pts), c 5 pts below (beyond); each seed is drawn beside its mean."""
+    """Paired by seed, Holm over the best against each other: c is 5 pts below a on both seeds (beyond),
+    b 1.5 above and 2.5 below (within); each seed is drawn beside its mean."""
     df = pd.DataFrame({"state": ["COMPLETE"] * 6, "candidate": ["c", "c", "a", "a", "b", "b"],
-                       "value": [0.70, 0.7141, 0.75, 0.7641, 0.74, 0.7541], "alpha": [1.4] * 2 + [1.2] * 2 + [1.0] * 2,
+                       "value": [0.70, 0.7141, 0.75, 0.7641, 0.765, 0.7391], "alpha": [1.4] * 2 + [1.2] * 2 + [1.0] * 2,
                        "beta": [1.0] * 2 + [1.1] * 2 + [1.2] * 2, "gamma": [1.2] * 2 + [1.15] * 2 + [1.15] * 2,
-                       "phi": [1.0] * 6, "mac_ratio": [2.2] * 2 + [2.0] * 2 + [2.1] * 2,
+                       "phi": [1.0] * 6, "mac_ratio": [2.2] * 2 + [2.0] * 2 + [2.1] * 2, "seed": [0, 1] * 3,
                        "test_top1": [0.7] * 6, "wall_time": [1.0] * 6})
     ax = plots.ranking(df).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["(1.2, 1.1, 1.15) x2.00", "(1, 1.2, 1.15) x2.10",
                                                             "(1.4, 1, 1.2) x2.20"]
     seeds, means = ax.collections[0:6:2], ax.collections[1:6:2]
     assert [len(c.get_offsets()) for c in seeds] == [2, 2, 2]
-    assert [tuple(c.get_offsets()[0]) for c in means] == [pytest.approx((75.705, 0)), pytest.approx((74.705, 1)),
+    assert [tuple(c.get_offsets()[0]) for c in means] == [pytest.approx((75.705, 0)), pytest.approx((75.205, 1)),
                                                           pytest.approx((70.705, 2))]
     grey = [tuple(c.get_facecolor()[0][:3]) == (0.55, 0.55, 0.55) for c in means]
     assert grey == [False, False, True]
