@@ -435,7 +435,10 @@ def cmd_plot(args: argparse.Namespace) -> None:
     for name in names:
         _note_incomplete(results.load(known[name])[1])
     kwargs = dict(metric=args.metric, threshold=args.threshold)
-    stems = [stem for name in names for stem in plots.redraw(known[name], **kwargs)]
+    reruns = results.studies(args.rerun) if args.rerun else {}
+    if args.rerun and not set(names) & set(reruns):
+        raise UsageError(f"no study of {', '.join(names)} with a trials table in {args.rerun}")
+    stems = [stem for name in names for stem in plots.redraw(known[name], reruns.get(name), **kwargs)]
     stems += plots.redraw_figure3([known[name] for name in names], args.results_dir, **kwargs)
     for stem in stems:
         print(f"{stem}.png {stem}.pdf")
@@ -578,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1"))
     p.add_argument("--threshold", type=_float, default=0.5,
                    help="saturation: gain per doubling of MACs in points (default 0.5)")
+    p.add_argument("--rerun", metavar="DIR", default=None,
+                   help="draw the point means of each sweep's rerun in DIR (a study of the same name) beside its own")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("cam", help="Fig. 7: class activation maps of baseline, deeper, wider, higher-resolution "

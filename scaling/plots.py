@@ -299,7 +299,7 @@ LEGEND_WIDTH = 44
 
 def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, metric: str = "test_top1",
                  threshold: float = 0.5, fit: bool = True, logx: bool = True, resamples: int = 1000,
-                 differences: bool = False) -> Figure:
+                 differences: bool = False, rerun: pd.DataFrame | None = None) -> Figure:
     """Top-1 (%) against MACs, one line per ``table["line"]`` (a ``results.sweep_table``).
 
     Points are seed means, labelled by their coefficient, with 95% t intervals when a point has more
@@ -309,6 +309,8 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
     its verdict; a saturation point is marked (a triangle with its interval as a bar) only when it and
     its interval lie inside the measured range. ``logx``: log MACs axis (each doubling the same width).
     ``panels``: one axes per line sharing the y axis (Fig. 3) instead of every line on one axes (Figs. 4, 8).
+    ``rerun``: another draw of the same sweep (its ``sweep_table``), drawn as hollow markers at its
+    point means beside each line's own.
     ``differences``: a second axes with each line minus the first, fitted in log MACs, over the MACs both
     span, with its 95% interval (``stats.compare_lines``): Fig. 4's claim is a difference at equal cost.
     """
@@ -331,6 +333,13 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
         mine, points = _draw_line(axes[k], rows, line, colors(i % 10), scale, metric, threshold, fit, resamples)
         handles[k] += mine
         labels += points
+        theirs = rerun[rerun["line"] == line].sort_values("macs") if rerun is not None else rows.iloc[:0]
+        if len(theirs):
+            axes[k].plot(theirs["macs"] / scale, 100 * theirs[metric], "o", mfc="none", ms=7, color=colors(i % 10))
+    if rerun is not None and len(rerun):
+        for mine in handles:
+            mine.append(Line2D([], [], ls="none", marker="o", mfc="none", ms=7, color="0.3",
+                               label="hollow: the rerun's point means"))
         if panels:
             axes[k].set_title(line)
     for ax, mine in zip(axes, handles, strict=True):
@@ -450,17 +459,20 @@ def _log_axis(ax, lo: float, hi: float) -> None:
 
 
 def save_sweep_figures(df: pd.DataFrame, directory: str | os.PathLike, sweep: str, *, subtitle: str = "",
-                       **kwargs) -> list[pathlib.Path]:
+                       rerun: pd.DataFrame | None = None, **kwargs) -> list[pathlib.Path]:
     """The sweep's figure (``SWEEP_FIGURES``) from its trials table, as PNG and PDF, one per budget of a
-    study with budgets (``figure8_x2``); returns the stems."""
+    study with budgets (``figure8_x2``), with ``rerun``'s (a rerun's trials table) means where given;
+    returns the stems."""
     stem, title, panels = SWEEP_FIGURES[sweep]
     by_budget = df.groupby("budget", sort=False) if "budget" in df else [(None, df)]
     out = []
     for budget, rows in by_budget:
         path = pathlib.Path(directory) / (stem if budget is None else f"{stem}_{_file_label(budget)}")
         where = "" if budget is None else f", budget {budget}"
+        theirs = None if rerun is None else results.sweep_table(
+            rerun if budget is None or "budget" not in rerun else rerun[rerun["budget"] == budget])
         save(sweep_figure(results.sweep_table(rows), title=f"{title}{where}{subtitle}", panels=panels,
-                          differences=sweep == "width-baselines", **kwargs), path)
+                          differences=sweep == "width-baselines", rerun=theirs, **kwargs), path)
         out.append(path)
     return out
 
@@ -469,9 +481,10 @@ def _file_label(budget: str) -> str:
     return budget.replace("@", "_at_")
 
 
-def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
+def redraw(directory: str | os.PathLike, rerun: str | os.PathLike | None = None, **kwargs) -> list[pathlib.Path]:
     """Every figure of the study in ``directory``, from its trials table (no training); returns the stems.
 
+    ``rerun``: the directory of a rerun of the same study, whose point means a sweep's figure draws too.
     ``kwargs`` (metric, threshold, fit, logx, resamples) go to :func:`sweep_figure` for sweeps.
     """
     directory = pathlib.Path(directory)
@@ -479,7 +492,9 @@ def redraw(directory: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
     kind = summary["kind"]
     stems = save_figures(df, directory, kind)
     if kind.startswith("sweep:"):
-        stems += save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary), **kwargs)
+        theirs = results.load(rerun)[0] if rerun is not None else None
+        stems += save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary),
+                                    rerun=theirs, **kwargs)
     if "budget" in df and df.loc[df["state"] == "COMPLETE", "budget"].nunique() > 1:
         save(fidelity_figure(fidelity.ladder_table(df), f"Top-1 against the training budget{_subtitle(summary)}"),
              directory / "fidelity")

@@ -250,3 +250,12 @@ def test_fig4_difference_panel_draws_each_line_minus_the_first_at_equal_macs():
     # d=2's line is 3 points above at its own start, i.e. 1 point above d=1's at equal MACs (2 pts per doubling)
     assert np.allclose(gap.get_ydata(), 1.0, atol=1.0)
     assert len(plots.sweep_figure(base, fit=False).axes) == 1
+
+
+def test_a_rerun_draws_its_point_means_hollow_beside_the_study():
+    mine = _rows("width", [1, 2], [1.0, 2.0], "w", seeds=2, noise=0.5)
+    theirs = _rows("width", [1, 2], [1.0, 2.0], "w", seeds=2, noise=0.5, rng_seed=7)
+    ax = plots.sweep_figure(mine, fit=False, rerun=theirs).axes[0]
+    (hollow,) = [ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "none"]
+    assert np.allclose(hollow.get_ydata(), 100 * theirs["test_top1"]) and "hollow: the rerun's point means" in _legend(ax)
+    assert not [ln for ln in plots.sweep_figure(mine, fit=False).axes[0].lines if ln.get_markerfacecolor() == "none"]
