@@ -257,5 +257,6 @@ def test_a_rerun_draws_its_point_means_hollow_beside_the_study():
     theirs = _rows("width", [1, 2], [1.0, 2.0], "w", seeds=2, noise=0.5, rng_seed=7)
     ax = plots.sweep_figure(mine, fit=False, rerun=theirs).axes[0]
     (hollow,) = [ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "none"]
-    assert np.allclose(hollow.get_ydata(), 100 * theirs["test_top1"]) and "hollow: the rerun's point means" in _legend(ax)
+    assert np.allclose(hollow.get_ydata(), 100 * theirs["test_top1"])
+    assert "hollow: the rerun's point means" in _legend(ax)
     assert not [ln for ln in plots.sweep_figure(mine, fit=False).axes[0].lines if ln.get_markerfacecolor() == "none"]
