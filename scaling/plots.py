@@ -369,7 +369,7 @@ def _difference_panel(ax, table: pd.DataFrame, lines: list[str], colors, scale: 
     for i, line in enumerate(lines[1:], 1):
         runs = results.line_runs(table[table["line"] == line], metric)
         lo, hi = max(reference[0].min(), runs[0].min()), min(reference[0].max(), runs[0].max())
-        if not lo < hi:
+        if not lo < hi or min(reference[0].size, runs[0].size) < 3:  # a line of 2 runs has no interval
             continue
         spans += [lo, hi]
         at = np.geomspace(lo, hi, 40)
