@@ -333,6 +333,8 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
         mine, points = _draw_line(axes[k], rows, line, colors(i % 10), scale, metric, threshold, fit, resamples)
         handles[k] += mine
         labels += points
+        if panels:
+            axes[k].set_title(line)
         theirs = rerun[rerun["line"] == line].sort_values("macs") if rerun is not None else rows.iloc[:0]
         if len(theirs):
             axes[k].plot(theirs["macs"] / scale, 100 * theirs[metric], "o", mfc="none", ms=7, color=colors(i % 10))
@@ -340,8 +342,6 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
         for mine in handles:
             mine.append(Line2D([], [], ls="none", marker="o", mfc="none", ms=7, color="0.3",
                                label="hollow: the rerun's point means"))
-        if panels:
-            axes[k].set_title(line)
     for ax, mine in zip(axes, handles, strict=True):
         xs = [x for a, x, *_ in labels if a is ax]
         if logx and xs:
