@@ -239,7 +239,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"{len(points)} runs ({cfg.study.seeds} seed(s)) on {cfg.study.train.dataset}; study {cfg.study.name!r}")
 
 
-def cmd_compare(args: argparse.Namespace) -> None:
+def _load_study(args: argparse.Namespace):
+    """(trials table, summary) of ``args.study`` in ``args.results_dir``, noting an incomplete study on stderr."""
     from scaling import results
 
     known = results.studies(args.results_dir)
@@ -247,6 +248,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
     df, summary = results.load(known[args.study])
     _note_incomplete(summary)
+    return df, summary
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from scaling import results
+
+    df, summary = _load_study(args)
     if len(args.names) % 2 or len(args.names) > 2 and args.at_macs is not None:
         raise UsageError("name candidates in pairs (A B, or A B A2 B2 ... for a family); --at-macs takes one pair")
     args.a, args.b = (args.names + [None, None])[:2]
@@ -297,7 +305,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
               f"paired by seed: {100 * p.difference:+.2f} pts (95% CI {100 * p.low:+.2f} to {100 * p.high:+.2f}; "
               f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {_NOISE[p.exceeds_noise]}")
         if args.margin is not None:
-            _print_margin(results.family(df, [(args.a, args.b)], args.metric, args.margin).iloc[0])
+            _print_margin(results.family(df, [(args.a, args.b)], args.metric, args.margin).iloc[0].to_dict())
 
 
 def _print_lines(df, metric: str, pooled: str) -> None:
@@ -322,42 +330,34 @@ def _compare_family(args: argparse.Namespace, df, pooled: str) -> None:
     pairs = list(zip(args.names[::2], args.names[1::2], strict=True))
     table = results.family(df, pairs, args.metric, args.margin)
     print(f"{len(pairs)} seed-paired comparisons of {args.metric} (pts, 95% CI; Holm over the {len(pairs)}{pooled}):")
-    for r in table.itertuples():
-        holm = "beyond the seed noise" if r.p_holm < 0.05 else "within the seed noise"
-        ci = "no interval" if math.isnan(r.low) else f"{r.low:+.2f} to {r.high:+.2f}"
-        print(f"  {r.b} - {r.a}: {r.difference:+.2f} ({ci}; {r.seeds} seeds; p {r.p:.3g}, Holm {r.p_holm:.3g}): "
-              f"{holm if not math.isnan(r.p_holm) else 'noise unknown'}")
+    for r in table.to_dict("records"):
+        holm = "beyond the seed noise" if r["p_holm"] < 0.05 else "within the seed noise"
+        ci = "no interval" if math.isnan(r["low"]) else f"{r['low']:+.2f} to {r['high']:+.2f}"
+        print(f"  {r['b']} - {r['a']}: {r['difference']:+.2f} ({ci}; {r['seeds']} seeds; p {r['p']:.3g}, "
+              f"Holm {r['p_holm']:.3g}): {holm if not math.isnan(r['p_holm']) else 'noise unknown'}")
         if args.margin is not None:
-            _print_margin(r._asdict() if hasattr(r, "_asdict") else r, indent="    ")
+            _print_margin(r, indent="    ")
 
 
-def _print_margin(r, indent: str = "") -> None:
-    """What one comparison's interval says about ``--margin``, and the power to find it."""
-    get = r.get if hasattr(r, "get") else lambda k, d=None: getattr(r, k, d)
-    bound = get("bound")
-    line = f"{indent}margin {get('margin'):g} pts: the interval {'lies ' if bound.startswith('within') else ''}{bound}"
-    power, seeds = get("power"), get("seeds")
-    if power is not None and not math.isnan(power):
+def _print_margin(r: dict, indent: str = "") -> None:
+    """What one comparison's interval (a ``results.family`` row) says about ``--margin``, and the power to find it."""
+    bound, power, seeds, needed = r["bound"], r["power"], r["seeds"], r["seeds_needed"]
+    line = f"{indent}margin {r['margin']:g} pts: the interval {'lies ' if bound.startswith('within') else ''}{bound}"
+    if not math.isnan(power):
         from scaling.stats import not_testable
 
-        needed = get("seeds_needed")
-        found = get("p_holm", 1.0) < 0.05  # a difference found needs no power to be believed
+        found = r["p_holm"] < 0.05  # a difference found needs no power to be believed
         missed = None if found else not_testable(power, seeds)
-        line += (f"; power to find {get('margin'):g} pts {power:.2f}" +
+        line += (f"; power to find {r['margin']:g} pts {power:.2f}" +
                  (f": a miss is {missed}" if missed else f" with {seeds} seeds") +
-                 (f"; 80% needs {needed:.0f} seeds" if needed is not None and not math.isnan(needed)
-                  else "; 80% needs more than 100 seeds"))
+                 (f"; 80% needs {needed:.0f} seeds" if not math.isnan(needed) else "; 80% needs more than 100 seeds"))
     print(line)
 
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
-    from scaling import fidelity, results
+    from scaling import fidelity
 
-    known = results.studies(args.results_dir)
-    if args.study not in known:
-        raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
-    df, summary = results.load(known[args.study])
-    _note_incomplete(summary)
+    df, _ = _load_study(args)
     print(fidelity.describe(df, args.baseline, args.metric))
 
 
