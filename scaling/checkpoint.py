@@ -1,10 +1,11 @@
 """Per-epoch checkpoints through Orbax, behind two functions so an Orbax API move is a one-file change.
 
 The state is written packed: its leaves concatenated into one flat vector per dtype. Orbax writes
-each leaf as its own TensorStore array at about 1 ms a leaf, so a proxy's 143-leaf state took
-0.26-0.34 s a save, 2-3 s of a 15-s digits run with its 8 epochs; packed, a save writes 2 arrays
-(benchmarks/RESULTS.md). The tree structure comes back from the caller's abstract state on restore;
-checkpoints written before packing restore as they were written.
+each leaf as its own TensorStore array, at a fixed cost a leaf, so saving a proxy's 143-leaf state
+once an epoch was a noticeable part of a short digits run; packed, a save writes 2 arrays
+(benchmarks/RESULTS.md, "The main job against the code the issue was filed on"). The tree structure
+comes back from the caller's abstract state on restore; checkpoints written before packing restore
+as they were written.
 """
 
 from __future__ import annotations

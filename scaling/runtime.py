@@ -8,22 +8,25 @@ changes nothing.
 
 **XLA:CPU's emitters.** XLA's newer MLIR "fusion emitters" compile our networks' fusions more
 slowly and into slower loops than its classic LLVM IR emitters, most of all inside the scanned stage
-bodies: measured on 2 cores, the d 2.0 CIFAR proxy (32 blocks, batch 64) compiled its train step in
-17-18 s instead of 26-28 s and ran it at 517-538 img/s instead of 378-405; the d 0.25 proxy compiled
-in 5.7-7.7 s instead of 8.9-9.5 s at the same speed (benchmarks/RESULTS.md). :func:`tune_xla` adds
+bodies: with the classic ones the deep CIFAR proxy (d 2.0, 32 blocks) compiles its train step faster
+and trains faster, and the shallow one (d 0.25) compiles faster and trains at the same speed; B0 at
+64 px trains faster with the new ones, but the proxies are what sweeps train (benchmarks/RESULTS.md,
+"Proxy networks: first step and train img/s against timm eager"). :func:`tune_xla` adds
 ``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS`` unless the user set that flag; it only
 touches the CPU backend. ``SCALING_XLA=default`` opts out.
 
 **glibc's allocator.** XLA:CPU allocates each execution's scratch memory as one block (341 MiB for a B0 train step at
 64 px, batch 32) and frees it afterwards. glibc serves a block that large with a fresh ``mmap``
 (always, from a worker thread's arena, whose heaps are capped at 64 MiB), so every step
-page-faults its whole scratch space in again: 88k faults and 0.21 s of kernel time per B0 step on
-2 cores, about a third of the step. Keeping every thread on the main arena, which grows with
-``brk``, and never trimming it lets the block be reused: 0 faults, fwd+bwd 318 -> 221 ms.
+page-faults its whole scratch space in again, a large part of each step spent in the kernel. Keeping
+every thread on the main arena, which grows with ``brk``, and never trimming it lets the block be
+reused: no faults once warm, and a faster step (benchmarks/RESULTS.md, "How the step went from 0.50x
+to 1.2x timm").
 "Never" is ``M_TRIM_THRESHOLD = -1`` (mallopt(3)): the largest threshold an ``int`` can state,
 2 GiB, still gave back every larger block, and the Imagenette proxy at 96-128 px needs 2.5-4.4 GB of
 scratch a step (batch 128), which it then faulted in again each step: the committed 128-px run
-d1_w1_r2-s2 trained at 38.9 img/s with it, 66.6 without (benchmarks/RESULTS.md).
+d1_w1_r2-s2 trained much slower with that threshold than without it (benchmarks/RESULTS.md,
+"Scratch blocks over 2 GiB").
 
 The settings must be made before XLA's threads first allocate (a process that already ran JAX
 code gets them only for threads created later). The cost: memory the process frees stays reserved
@@ -105,9 +108,10 @@ class HeapGuard:
     start before the previous one's block is freed (two blocks then take turns), and a small
     allocation can be carved out of a free block, after which the next step needs a new one. A 128-px
     Imagenette run grew from 10.4 to 14.6 GB that way in its third epoch, and two such workers do not
-    fit a 23-GiB host. :meth:`check`, called where the loop waits for its steps anyway, trims
-    once the process holds ``slack`` bytes more than at its first check: one step's scratch is
-    faulted in again, and a loop that holds still never trims.
+    fit a 23-GiB host (benchmarks/RESULTS.md, "Scratch blocks over 2 GiB"). :meth:`check`, called
+    where the loop waits for its steps anyway, trims once the process holds ``slack`` bytes more than
+    at its first check: one step's scratch is faulted in again, and a loop that holds still never
+    trims.
     """
 
     def __init__(self, slack: int = 2**30):

@@ -16,7 +16,7 @@ step at that budget first: ``calibration.py`` with the same flags)::
     scaling search --config experiments/cifar10/search.py --study cifar10_search_gpu --limit-train 50000 \
         --epochs 30 --seeds 3
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

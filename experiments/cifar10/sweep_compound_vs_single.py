@@ -16,7 +16,7 @@ the step at that budget first: ``experiments/cifar10/calibration.py`` with the s
     scaling sweep compound-vs-single --config experiments/cifar10/sweep_compound_vs_single.py \
         --study cifar10_compound_vs_single_gpu --limit-train 50000 --epochs 30 --seeds 5
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

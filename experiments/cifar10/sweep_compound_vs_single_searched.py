@@ -18,7 +18,7 @@ images, 30 epochs, 5 seeds::
         --study cifar10_compound_vs_single_searched_gpu --from-study cifar10_search_gpu \
         --limit-train 50000 --epochs 30 --seeds 5
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

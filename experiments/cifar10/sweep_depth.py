@@ -15,7 +15,7 @@ the step at that budget first: ``experiments/cifar10/calibration.py`` with the s
 
 ``sweep_depth_h200.py`` is this study at a budget sized for a lent H200 (``benchmarks/gpu_study.py``).
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

@@ -15,7 +15,7 @@ the step at that budget first: ``experiments/cifar10/calibration.py`` with the s
     scaling sweep resolution --config experiments/cifar10/sweep_resolution.py \
         --study cifar10_resolution_gpu --limit-train 50000 --epochs 30 --seeds 5
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

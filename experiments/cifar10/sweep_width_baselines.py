@@ -14,7 +14,7 @@ the step at that budget first: ``experiments/cifar10/calibration.py`` with the s
     scaling sweep width-baselines --config experiments/cifar10/sweep_width_baselines.py \
         --study cifar10_width_baselines_gpu --limit-train 50000 --epochs 30 --seeds 5
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

@@ -21,7 +21,7 @@ flags, then set ``lr`` here)::
     scaling sweep compound-vs-single --config experiments/cifar10/table3_mobilenetv2.py \
         --study cifar10_table3_mobilenetv2_gpu --limit-train 50000 --epochs 30 --seeds 5
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

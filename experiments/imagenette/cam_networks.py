@@ -13,7 +13,7 @@ the accuracy comparison at equal MACs with seeds and intervals is Fig. 8 on CIFA
 (``experiments/cifar10/sweep_compound_vs_single.py``). With a GPU, add ``--seeds 3 --phi 0:3``
 under a new ``--study`` for Fig. 8 on Imagenette as well.
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

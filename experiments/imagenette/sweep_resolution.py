@@ -13,7 +13,7 @@ On one GPU: 30 epochs and 5 seeds, as a study of its own::
     scaling sweep resolution --config experiments/imagenette/sweep_resolution.py \
         --study imagenette_resolution_gpu --epochs 30 --seeds 5
 
-Expected wall time: see results/README.md (measured on 2 CPU cores).
+Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """
 
 from scaling import proxies

@@ -4,10 +4,8 @@
     scaling search --seeds 3                        # 12 runs: winner on the seed mean, noise reported
     scaling search --dry-run                        # the candidate table only
 
-Expected wall time: 66 s measured on an idle 2-core CPU (Intel Xeon, 2026-12-05): 14-18 s a run,
-7-10 s of it XLA compilation, which the persistent compilation cache saves for the second and third
-seeds of a network (1-3 s) and for a later study with the same networks; one GPU about a minute
-(estimate). Minival top-1: 97, 92, 91 and 90% for the four candidates at seed 0.
+Wall time: benchmarks/RESULTS.md, "Packaged experiments: wall times".
+Minival top-1: 97, 92, 91 and 90% for the four candidates at seed 0.
 
 Baseline: B0 at depth 0.25, width 0.5 and 16 px (7 blocks, 0.42 M params, 0.55 M MACs), so that
 alpha, beta and gamma all change the rounded network. The grid is small on purpose: the feasible

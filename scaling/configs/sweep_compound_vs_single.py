@@ -7,10 +7,9 @@ scaling at equal MACs, phi = 0..3.
     scaling plot sweep_compound_vs_single
     scaling cam --studies sweep_compound_vs_single --images 4     # Fig. 7 at phi = 3 (the largest compound)
 
-Expected wall time: 445 s (7.4 min) for the 13 runs, measured on an idle 2-core CPU (Intel Xeon,
-2026-12-05, an empty compilation cache): 15 s for the baseline, 70 s for the d = 12 network (48
-blocks; 21 s of it compiling), 15-52 s for the others. ``--base-resolution 32 --study
-sweep_compound_vs_single_32`` trains about a quarter of the MACs (and its CAMs are coarser).
+Wall time: benchmarks/RESULTS.md, "Packaged experiments: wall times".
+``--base-resolution 32 --study sweep_compound_vs_single_32`` trains about a quarter of the MACs (and
+its CAMs are coarser).
 
 For every phi the compound network is (alpha^phi, beta^phi, gamma^phi); the width-, depth- and
 resolution-only networks are the multipliers (in steps of 0.01) whose real MACs are closest to it.

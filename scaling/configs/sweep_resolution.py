@@ -6,10 +6,7 @@
     scaling sweep resolution --baseline resnet50           # Table 3: study sweep_resolution-resnet50
     scaling plot sweep_resolution                          # redraw the figure from the table
 
-Expected wall time: 78 s for the 7 runs, measured on an idle 2-core CPU (Intel Xeon, 2026-12-05,
-an empty compilation cache): 10 s for r = 1 (16 px) and 12 s for r = 2.5 (40 px), of which XLA
-compiles 7-8 s. Compilation is most of a run, so an accelerator would shorten it less than its
-speed suggests (not measured).
+Wall time: benchmarks/RESULTS.md, "Packaged experiments: wall times".
 
 Baseline: B0 at depth 0.25, width 0.5 and 16 px (``scaling.proxies.digits``; pass ``--depth 1
 --width 1 --base-resolution 224 --dataset tfds:imagenet2012`` for the paper's setting).

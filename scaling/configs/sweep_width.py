@@ -6,10 +6,7 @@
     scaling sweep width --baseline resnet50           # Table 3: study sweep_width-resnet50
     scaling plot sweep_width                          # redraw the figure from the table
 
-Expected wall time: 70 s for the 6 runs, measured on an idle 2-core CPU (Intel Xeon, 2026-12-05,
-an empty compilation cache): 10 s for w = 1 and 14 s for w = 5, of which XLA compiles 6-7 s.
-Compilation is most of a run, so an accelerator would shorten it less than its speed suggests (not
-measured).
+Wall time: benchmarks/RESULTS.md, "Packaged experiments: wall times".
 
 Baseline: B0 at depth 0.25, width 0.5 and 16 px (``scaling.proxies.digits``; pass ``--depth 1
 --width 1 --base-resolution 224 --dataset tfds:imagenet2012`` for the paper's setting).

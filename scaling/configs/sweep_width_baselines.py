@@ -5,10 +5,7 @@
     scaling sweep width-baselines --values 1,1.8,3.8 --study sweep_width_baselines_3   # 12 networks
     scaling plot sweep_width_baselines
 
-Expected wall time: 350 s (6 min) for the 24 runs, measured on an idle 2-core CPU (Intel Xeon,
-2026-12-05, an empty compilation cache): 9-17 s a run on the depth-1 baselines and 13-27 s on the
-depth-2 ones, of which XLA compiles 6-7 and 10-12 s. Compilation is most of a run, so an
-accelerator would shorten it less than its speed suggests (not measured).
+Wall time: benchmarks/RESULTS.md, "Packaged experiments: wall times".
 
 The paper does not list Fig. 4's widths; the default is Fig. 3's (1, 1.4, 1.8, 2.6, 3.8, 5). Baseline:
 B0 at depth 0.25, width 0.5 and 16 px (``scaling.proxies.digits``), so (d, r) = (2, 1.3) is B0 at

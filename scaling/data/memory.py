@@ -38,7 +38,7 @@ def channel_stats(images: np.ndarray, index: np.ndarray, default: tuple) -> tupl
 
     Uses at most STATS_MAX_IMAGES evenly spaced images (exact integer
     histograms, so the result is platform independent); for CIFAR-sized data
-    that is within ~1e-3 of the full-split figures and takes ~0.1 s.
+    that is within ~1e-3 of the full-split figures and is quick (benchmarks/RESULTS.md, "Input pipeline").
     """
     if len(index) == 0:
         return default
@@ -102,8 +102,8 @@ def _random_resized_crop(x, key, resolution, chunk):
 
 
 def _resample_chunk(sharding) -> int | None:
-    """Images per resampling step: XLA:CPU runs the dense resampling matmuls about 2x faster (batch 256, 128 px)
-    in chunks of 8 images that stay in cache; accelerators take the whole batch at once."""
+    """Images per resampling step: XLA:CPU runs the dense resampling matmuls faster in chunks of 8 images
+    that stay in cache (benchmarks/RESULTS.md, "Input pipeline"); accelerators take the whole batch at once."""
     platform = jax.default_backend() if sharding is None else next(iter(sharding.device_set)).platform
     return 8 if platform == "cpu" else None
 

@@ -3,8 +3,9 @@
 Each takes ``(key, shape, dtype)`` like ``jax.nn.initializers`` and returns a NumPy array whose
 values come from a NumPy generator seeded by the JAX key, so a seed still fixes the network. Why not
 ``jax.random``: run eagerly, every initialiser of every distinct weight shape is an XLA program
-compiled on first use; building the 7-block CIFAR proxy took 18.6 s and the 32-block one 48 s on 2
-cores (a jitted init program: 16-32 s to compile), against about 1 s with these. Under a JAX
+compiled on first use, so building a network took many seconds, more the deeper it was (a jitted
+init program is itself slow to compile); with these it compiles nothing and is quick
+(benchmarks/RESULTS.md, "Proxy networks: first step and train img/s against timm eager"). Under a JAX
 transformation (``nnx.eval_shape``, ``jax.jit``) the key is traced and the same distribution is drawn
 with ``jax.random`` instead.
 """

@@ -3,9 +3,10 @@ with selectable implementations, and pointwise 1x1 as a matmul), stochastic dept
 :class:`Stage` that compiles a stage's repeated blocks once.
 
 XLA:CPU lowers a grouped convolution (``feature_group_count=C``) to a slow generic loop: a 3x3
-depthwise conv forward+backward on (32, 32, 32, 96) takes 300-600 ms on 2 cores, against ~9 ms in
-PyTorch. ``impl="shifted"`` writes the conv as k*k shifted slices times a per-channel weight and
-gives it a hand-written VJP whose two gradients are also cheap on CPU:
+depthwise conv's forward+backward takes many times as long as PyTorch's on the same CPU
+(benchmarks/RESULTS.md, "Depthwise convolution"). ``impl="shifted"`` writes the conv as k*k shifted
+slices times a per-channel weight and gives it a hand-written VJP whose two gradients are also cheap
+on CPU:
 
 * forward: one zero-padded copy of x, then the sum of its k*k strided slices times per-channel
   weights, which XLA fuses into one elementwise loop (stride 2 computes only the kept outputs);
@@ -14,29 +15,30 @@ gives it a hand-written VJP whose two gradients are also cheap on CPU:
 * grad wrt kernel: one *variadic* ``lax.reduce`` per kernel row: the k tap products of that row
   are reduced over W together in one fused pass (nothing k*k-sized is materialised), then a single
   small reduction finishes the sum. Separate per-tap reductions (``sum(tap * g)``) make XLA copy each
-  strided slice first and were 3-5x slower; one variadic reduce over all k*k taps up to 1.7x slower.
+  strided slice first and were several times slower; one variadic reduce over all k*k taps was
+  slower too (benchmarks/RESULTS.md, "Depthwise convolution").
 
 A "scatter" form (each tap as ``lax.pad`` of the unpadded input, no padded copy) was faster for a
-lone 3x3 conv (1.8 vs 3.5 ms forward) but 1.8x slower inside B0 (fwd+bwd 614 vs 341 ms at 64 px,
-batch 32): there XLA fused the preceding BN and swish into each of the k*k pads and wrote every tap
+lone 3x3 conv but slower inside B0 (benchmarks/RESULTS.md, "How the step went from 0.50x to 1.2x
+timm"): there XLA fused the preceding BN and swish into each of the k*k pads and wrote every tap
 out. Measure kernels in the network, not alone.
 
 On GPU/TPU the vendor grouped convolution is the fast path, so ``"auto"`` picks ``"xla"`` there.
 Numbers: ``python benchmarks/depthwise.py`` and ``benchmarks/RESULTS.md``.
 
 :class:`Pointwise` is a stride-1 1x1 convolution written as a matmul over channels: XLA:CPU's
-convolution path took 76 ms for forward+backward of (32, 32, 32, 96) -> 24 channels where the
-same maths as ``einsum`` took 11 ms (2 cores); on GPU/TPU both lower to the same matmul. Its
-matmul has a custom VJP of the very same products: the boundary stops XLA from fusing the kernel
-gradient's operand transpose into the BN backward that produces it (a strided write, 18 ms for one
-(32768, 96) layer of B0); inside B0 fwd+bwd went from 347 to 311 ms.
+convolution path runs its forward+backward several times slower than the same maths as ``einsum``;
+on GPU/TPU both lower to the same matmul. Its matmul has a custom VJP of the very same products:
+the boundary stops XLA from fusing the kernel gradient's operand transpose into the BN backward
+that produces it (a slow strided write), which makes B0's forward+backward faster
+(benchmarks/RESULTS.md, "How the step went from 0.50x to 1.2x timm").
 
 :class:`PatchConv` is any other dense convolution (ResNet's 3x3 and strided 1x1) as the same matmul of
 its k*k shifted taps concatenated over channels (im2col). Inside a scanned stage body XLA:CPU keeps
 the kernel gradients of its convolutions in a layout its fast convolution path does not take, and
-runs them as generic loops: ResNet-50's depth-14 CIFAR proxy trained at 14 images/s scanned against
-twice that unrolled. As matmuls it trains 8-10x faster scanned, faster than unrolled, and every other
-ResNet proxy 1.5-4.8x faster (``benchmarks/RESULTS.md``, "ResNet convolutions as matmuls"). The cost:
+runs them as generic loops: ResNet-50's depth-14 CIFAR proxy trained slower scanned than unrolled.
+As matmuls it trains many times faster scanned, faster than unrolled, and every other ResNet proxy
+faster too (``benchmarks/RESULTS.md``, "ResNet convolutions as matmuls"). The cost:
 the patches, k*k times the input, are the residual the backward pass keeps. EfficientNet's stem, the
 one dense convolution outside a scanned body there, stays XLA's: as patches it was no faster.
 """
