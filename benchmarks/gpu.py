@@ -589,7 +589,7 @@ def _study_run(plan: Plan, scratch: Path, dataset: str, name: str, workers: int,
     """One ``search.search`` in its own process group, stopped at ``box`` seconds; its trials from the journal."""
     from optuna.trial import TrialState
 
-    from scaling import study as runner
+    from scaling import study
 
     env = dict(os.environ)
     if workers > 1:
@@ -608,8 +608,8 @@ def _study_run(plan: Plan, scratch: Path, dataset: str, name: str, workers: int,
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     try:
-        trials = runner.load(sweep_config(plan, name, scratch / name, dataset).study).get_trials(deepcopy=False)
-    except runner.StudyError as e:  # stopped before it created its study
+        trials = study.load(sweep_config(plan, name, scratch / name, dataset).study).get_trials(deepcopy=False)
+    except study.StudyError as e:  # stopped before it created its study
         trials, status = [], f"{status}; {e}"
     done = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.datetime_complete)
     seconds = (done[-1].datetime_complete - launched).total_seconds() if done else None

@@ -38,19 +38,18 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    from scaling import config, cost, sweeps, train
-    from scaling import study as runner
+    from scaling import config, cost, study, sweeps, train
 
     try:
         cfg, points, num_classes = sweeps.prepare(config.load_experiment(args.config, sweeps.SweepConfig),
-                                                  storage=False)
+                                                  check_storage=False)
     except config.ConfigError as e:
         raise SystemExit(f"study_step.py: {e}") from None
     rows = []
     for point in points:
         if point.seed != 0 or (args.only and not any(part in point.name for part in args.only.split(","))):
             continue
-        tcfg, spec, devices = train.prepare(dataclasses.replace(runner.train_config(cfg.study, point),
+        tcfg, spec, devices = train.prepare(dataclasses.replace(study.train_config(cfg.study, point),
                                                                 unroll=args.unroll, compilation_cache=None))
         mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
         start = time.perf_counter()

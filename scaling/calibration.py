@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling import config, recipes, rules
-from scaling import study as runner
+from scaling import config, recipes, rules, study
 from scaling.study import Point, StudyConfig, StudyError
 
 
@@ -60,5 +59,5 @@ def points(cfg: CalibrationConfig) -> list[Point]:
 def calibrate(cfg: CalibrationConfig, workers: int = 1) -> dict:
     """Train every point (a resumable study), write its table, figure and verdict; returns the summary."""
     pts = points(cfg)
-    runner.validate(cfg.study, pts)
-    return runner.run(cfg.study, "calibration", pts, runner.config_dict(cfg), workers)
+    study.validate(cfg.study, pts)
+    return study.run(cfg.study, "calibration", pts, study.config_dict(cfg), workers)

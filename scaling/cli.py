@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import pathlib
 import signal
 import sys
@@ -157,10 +156,13 @@ def search_config(args: argparse.Namespace):
     return config.override(cfg, **_given(args, search.SearchConfig, POINT_FIELDS))
 
 
-def _finished(summary: dict) -> int:
-    """Print what an ended study lacks (its last lines); the exit status: 1 when a point failed."""
-    from scaling import results
+def _finished(summary: dict, directory) -> int:
+    """Draw an ended study's figures, print what it lacks (its last lines); the exit status: 1 when a
+    point failed."""
+    from scaling import plots, results
 
+    for stem in plots.redraw(directory):
+        print(f"figure {stem}.png/.pdf", flush=True)
     lines = results.describe_incomplete(summary)
     if lines:
         print(lines, flush=True)
@@ -172,8 +174,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     cfg = search_config(args)
     if not args.dry_run:
-        return _finished(search.search(cfg, workers=args.workers))
-    cands, points, num_classes = search.prepare(cfg, storage=False)
+        return _finished(search.search(cfg, workers=args.workers), cfg.study.dir)
+    cands, points, num_classes = search.prepare(cfg, check_storage=False)
     _print_table(search.candidate_table(cfg, cands, num_classes), args.json)
     if not args.json:
         print(f"{sum(len(c.merged) for c in cands)} feasible points, {len(cands)} distinct networks, "
@@ -197,10 +199,10 @@ def cmd_scale_up(args: argparse.Namespace) -> int:
     cfg = config.override(cfg, name=args.name or search.scale_up_name(cfg, *coefficients))
     phis = rules.parse_phis(args.phi)
     points = search.scale_up_points(cfg, *coefficients, phis)
-    dataset = search.validate(cfg, points, storage=args.train)
+    dataset = search.validate(cfg, points, check_storage=args.train)
     _print_table(search.scale_up_table(cfg, *coefficients, phis, dataset.num_classes), args.json)
     if args.train:
-        return _finished(search.scale_up(cfg, *coefficients, phis, workers=args.workers))
+        return _finished(search.scale_up(cfg, *coefficients, phis, workers=args.workers), cfg.study.dir)
     return 0
 
 
@@ -213,8 +215,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cfg = sweeps.with_baseline(cfg, given.pop("baseline"))
     cfg = config.override(cfg, **given)
     if not args.dry_run:
-        return _finished(sweeps.sweep(cfg, workers=args.workers))
-    cfg, points, num_classes = sweeps.prepare(cfg, storage=False)
+        return _finished(sweeps.sweep(cfg, workers=args.workers), cfg.study.dir)
+    cfg, points, num_classes = sweeps.prepare(cfg, check_storage=False)
     _print_table(sweeps.point_table(cfg, points, num_classes), args.json)
     if not args.json:
         print(f"{len(points) // cfg.study.seeds} networks, {len(points)} runs ({cfg.study.seeds} seed(s)) of "
@@ -222,15 +224,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from scaling import calibration
-    from scaling import study as runner
+    from scaling import calibration, study
 
     cfg = calibration.load_config(args.config)
     cfg = config.override(cfg, **_given(args, calibration.CalibrationConfig, POINT_FIELDS))
     if not args.dry_run:
-        return _finished(calibration.calibrate(cfg, workers=args.workers))
+        return _finished(calibration.calibrate(cfg, workers=args.workers), cfg.study.dir)
     points = calibration.points(cfg)
-    dataset = runner.validate(cfg.study, points, storage=False)
+    dataset = study.validate(cfg.study, points, check_storage=False)
     rows = [{"candidate": p.name, **p.params, "lr": p.changes["lr"],
              **{k: v for k, v in cost.describe(p.network.spec(), dataset.num_classes).items() if k != "network"}}
             for p in points if p.seed == 0]
@@ -252,12 +253,12 @@ def _load_study(args: argparse.Namespace):
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from scaling import results
+    from scaling import results, verdicts
 
     df, summary = _load_study(args)
-    if len(args.names) % 2 or len(args.names) > 2 and args.at_macs is not None:
+    names, kind = args.names, summary["kind"]
+    if len(names) % 2 or len(names) > 2 and args.at_macs is not None:
         raise UsageError("name candidates in pairs (A B, or A B A2 B2 ... for a family); --at-macs takes one pair")
-    args.a, args.b = (args.names + [None, None])[:2]
     if args.margin is not None and not args.margin > 0:
         raise UsageError(f"--margin must be > 0 points, got {args.margin}")
     pooled = ""
@@ -266,92 +267,26 @@ def cmd_compare(args: argparse.Namespace) -> None:
         if args.study not in theirs:
             raise UsageError(f"no study {args.study!r} with a trials table in {args.rerun}")
         rerun = results.load(theirs[args.study])[0]
-        if args.a is None and args.at_macs is None and not args.lines:
-            _compare_rerun(args, df, rerun, summary["kind"])
+        if not names and args.at_macs is None and not args.lines:
+            print("\n".join(verdicts.rerun(df, rerun, args.metric, kind, args.study)))
             return
-    if args.lines:
-        if not summary["kind"].startswith("sweep:"):
-            raise UsageError(f"--lines fits the lines of a sweep; {args.study!r} is a {summary['kind']} study")
-        _print_lines(results.pool(df, rerun) if args.rerun is not None else df, args.metric,
-                     f", each seed's runs in the study and in {args.rerun} averaged" if args.rerun else "")
-        return
-    if args.a is None or args.b is None:
-        raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
-    if args.rerun is not None:
         df, pooled = results.pool(df, rerun), f", each seed's runs in the study and in {args.rerun} averaged"
-    if len(args.names) > 2:
-        _compare_family(args, df, pooled)
+    if args.lines:
+        if not kind.startswith("sweep:"):
+            raise UsageError(f"--lines fits the lines of a sweep; {args.study!r} is a {kind} study")
+        print("\n".join(verdicts.lines(df, args.metric, pooled)))
         return
-    if args.at_macs is not None and not summary["kind"].startswith("sweep:"):
-        raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {summary['kind']} study")
-    if args.at_macs is None:
-        c, what, counted = results.compare(df, args.a, args.b, args.metric), "", "seeds"
-    else:
-        if not args.at_macs > 0:
-            raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
-        c = results.compare_lines(df, args.a, args.b, args.at_macs, args.metric)
-        what, counted = f" at {args.at_macs / 1e6:.4g} MMACs (lines fitted in log MACs)", "runs"
-    if c.exceeds_noise is None:
-        print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} ({c.n_b} and {c.n_a} "
-              f"{counted}{pooled}): noise unknown, each needs 2 or more {counted} for an interval")
-    else:
-        print(f"{args.b} - {args.a}{what}: {100 * c.difference:+.2f} pts of {args.metric} (95% CI {100 * c.low:+.2f} "
-              f"to {100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): "
-              f"{_NOISE[c.exceeds_noise]}")
-    if args.at_macs is None:
-        p = results.compare_paired(df, args.a, args.b, args.metric)
-        print(f"paired by seed: {100 * p.difference:+.2f} pts ({p.n_a} shared seeds): needs 2 or more shared seeds"
-              if p.exceeds_noise is None else
-              f"paired by seed: {100 * p.difference:+.2f} pts (95% CI {100 * p.low:+.2f} to {100 * p.high:+.2f}; "
-              f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {_NOISE[p.exceeds_noise]}")
-        if args.margin is not None:
-            _print_margin(results.family(df, [(args.a, args.b)], args.metric, args.margin).iloc[0].to_dict())
-
-
-def _print_lines(df, metric: str, pooled: str) -> None:
-    from scaling import results
-
-    print(f"pts of {metric} per doubling of MACs, 95% CI{pooled}: fitted on every run / on the point means "
-          "(departure from a line counted) / each seed's own line (interval over seeds)")
-    for r in results.line_fits(df, metric).itertuples():
-        ways = " / ".join("n/a" if math.isnan(getattr(r, w)) else f"{getattr(r, w):+.2f} "
-                          f"({_signed(getattr(r, w + '_low'))} to {_signed(getattr(r, w + '_high'))})"
-                          for w in ("runs", "means", "paired"))
-        print(f"  {r.line} ({r.points} points, {r.seeds} seeds): {ways}")
-
-
-def _signed(value: float) -> str:
-    return "?" if math.isnan(value) else f"{value:+.2f}"
-
-
-def _compare_family(args: argparse.Namespace, df, pooled: str) -> None:
-    from scaling import results
-
-    pairs = list(zip(args.names[::2], args.names[1::2], strict=True))
-    table = results.family(df, pairs, args.metric, args.margin)
-    print(f"{len(pairs)} seed-paired comparisons of {args.metric} (pts, 95% CI; Holm over the {len(pairs)}{pooled}):")
-    for r in table.to_dict("records"):
-        holm = "beyond the seed noise" if r["p_holm"] < 0.05 else "within the seed noise"
-        ci = "no interval" if math.isnan(r["low"]) else f"{r['low']:+.2f} to {r['high']:+.2f}"
-        print(f"  {r['b']} - {r['a']}: {r['difference']:+.2f} ({ci}; {r['seeds']} seeds; p {r['p']:.3g}, "
-              f"Holm {r['p_holm']:.3g}): {holm if not math.isnan(r['p_holm']) else 'noise unknown'}")
-        if args.margin is not None:
-            _print_margin(r, indent="    ")
-
-
-def _print_margin(r: dict, indent: str = "") -> None:
-    """What one comparison's interval (a ``results.family`` row) says about ``--margin``, and the power to find it."""
-    bound, power, seeds, needed = r["bound"], r["power"], r["seeds"], r["seeds_needed"]
-    line = f"{indent}margin {r['margin']:g} pts: the interval {'lies ' if bound.startswith('within') else ''}{bound}"
-    if not math.isnan(power):
-        from scaling.stats import not_testable
-
-        found = r["p_holm"] < 0.05  # a difference found needs no power to be believed
-        missed = None if found else not_testable(power, seeds)
-        line += (f"; power to find {r['margin']:g} pts {power:.2f}" +
-                 (f": a miss is {missed}" if missed else f" with {seeds} seeds") +
-                 (f"; 80% needs {needed:.0f} seeds" if not math.isnan(needed) else "; 80% needs more than 100 seeds"))
-    print(line)
+    if len(names) < 2:
+        raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
+    if len(names) > 2:
+        print("\n".join(verdicts.family(df, list(zip(names[::2], names[1::2], strict=True)), args.metric,
+                                        args.margin, pooled)))
+        return
+    if args.at_macs is not None and not kind.startswith("sweep:"):
+        raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {kind} study")
+    if args.at_macs is not None and not args.at_macs > 0:
+        raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
+    print("\n".join(verdicts.pair(df, *names, args.metric, at_macs=args.at_macs, margin=args.margin, pooled=pooled)))
 
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
@@ -359,58 +294,6 @@ def cmd_fidelity(args: argparse.Namespace) -> None:
 
     df, _ = _load_study(args)
     print(fidelity.describe(df, args.baseline, args.metric))
-
-
-#: A Welch comparison's verdict (``exceeds_noise``: its 95% CI excludes 0; None: too few seeds).
-_NOISE = {None: "noise unknown", True: "beyond the seed noise", False: "within the seed noise"}
-
-
-def _compare_rerun(args: argparse.Namespace, df, rerun, kind: str) -> None:
-    from scaling import results
-
-    table = results.compare_reruns(df, rerun, args.metric)
-    if table.empty:
-        raise UsageError(f"{args.study!r} and its rerun share no completed candidate")
-    for r in table.itertuples():
-        same = "the same digits" + ("" if r.shared_seeds == max(r.seeds, r.rerun_seeds) else
-                                    f" on the {r.shared_seeds} seeds run in both")
-        verdict = same if r.same_digits else _NOISE[r.exceeds_noise]
-        print(f"{r.candidate}: {100 * r.mean:.2f} -> {100 * r.rerun_mean:.2f} ({r.seeds} and {r.rerun_seeds} seeds), "
-              f"{100 * r.difference:+.2f} pts of {args.metric} (95% CI {100 * r.low:+.2f} to {100 * r.high:+.2f}): "
-              f"{verdict}")
-    r, pairs = results.seed_correlation(df, rerun, args.metric)
-    print(f"{int(table['same_digits'].sum())} of {len(table)} candidates to the digit, "
-          f"{int(table['exceeds_noise'].eq(True).sum())} beyond the seed noise; a seed's two runs correlate "
-          f"r = {r:.2f} ({pairs} pairs, deviations from their candidate's mean)")
-    if kind == "search":
-        _compare_search_rerun(df, rerun)
-    if not kind.startswith("sweep:"):
-        return
-    fits = [results.line_slopes(d, args.metric) for d in (df, rerun, results.pool(df, rerun))]
-    for line, (slope, _, _) in fits[0].items():
-        if line in fits[1] and not math.isnan(slope):  # a line of 2 MACs values (Table 3's) has no slope
-            a, b, both = (f"{s:+.2f} ({lo:+.2f} to {hi:+.2f})" for s, lo, hi in (f[line] for f in fits))
-            print(f"line {line}: {a} -> {b} pts of {args.metric} per doubling of MACs (95% CI); both, each seed's "
-                  f"runs averaged: {both}")
-
-
-def _compare_search_rerun(df, rerun) -> None:
-    """Each draw's winner and runner-up on the search's objective, and both draws' pooled by seed."""
-    from scaling import results
-
-    draws = {"study": df, "rerun": rerun, "two draws, each seed's runs averaged": results.pool(df, rerun)}
-    for draw, table in draws.items():
-        stats = results.candidate_stats(table)
-        w = results.winner(stats)
-        best, runner = w["best"], w["runner_up"]
-        line = f"winner in the {draw}: {best['candidate']} {100 * best['score']:.2f}"
-        if runner is not None:
-            c = results.compare(table, runner["candidate"], best["candidate"], "value")
-            line += (f", runner-up {runner['candidate']} {100 * runner['score']:.2f}: margin {100 * c.difference:+.2f} "
-                     f"(95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}), {_NOISE[c.exceeds_noise]}")
-        if "paper_candidate" in w:
-            line += f"; the paper's point ranks {w['paper_candidate']['rank']} of {len(stats)}"
-        print(line + " (the search's objective)")
 
 
 def _note_incomplete(summary: dict) -> None:

@@ -147,11 +147,16 @@ def _point_text(row: pd.Series, curve: bool) -> str:
     return f"d={row['d']:.3g} w={row['w']:.3g} r={row['r']:.3g}"
 
 
+#: No timestamp in a figure's file: redrawing unchanged data rewrites the same bytes (git stays clean).
+_METADATA = {"png": {}, "pdf": {"CreationDate": None}}
+
+
 def save(fig: Figure, path_stem: str | os.PathLike, dpi: int = 150) -> None:
-    """``<stem>.png`` and ``<stem>.pdf``, tight bounding box, each written atomically."""
+    """``<stem>.png`` and ``<stem>.pdf``, tight bounding box, each written atomically, byte-for-byte
+    the same for the same figure."""
     for ext in ("png", "pdf"):
-        files.atomic_write(f"{path_stem}.{ext}",
-                           lambda tmp, ext=ext: fig.savefig(tmp, format=ext, bbox_inches="tight", dpi=dpi))
+        files.atomic_write(f"{path_stem}.{ext}", lambda tmp, ext=ext: fig.savefig(
+            tmp, format=ext, bbox_inches="tight", dpi=dpi, metadata=_METADATA[ext]))
 
 
 #: Study kind -> the generic figures :func:`save_figures` draws for it. A sweep has its own accuracy
@@ -284,15 +289,6 @@ def _area(rect) -> float:
 # --------------------------------------------------------------------------------------------
 # Sweeps (paper Figs. 3, 4, 8), from results.sweep_table
 # --------------------------------------------------------------------------------------------
-#: Sweep -> (file stem, title, one panel per line).
-SWEEP_FIGURES = {
-    "width": ("figure3_width", "Fig. 3: scaling up width", True),
-    "depth": ("figure3_depth", "Fig. 3: scaling up depth", True),
-    "resolution": ("figure3_resolution", "Fig. 3: scaling up resolution", True),
-    "width-baselines": ("figure4", "Fig. 4: scaling up width for different baselines", False),
-    "compound-vs-single": ("figure8", "Fig. 8: scaling up the baseline with different methods", False),
-}
-SINGLE_DIMENSIONS = ("width", "depth", "resolution")
 #: Characters per line of a legend entry.
 LEGEND_WIDTH = 44
 
@@ -460,19 +456,21 @@ def _log_axis(ax, lo: float, hi: float) -> None:
 
 def save_sweep_figures(df: pd.DataFrame, directory: str | os.PathLike, sweep: str, *, subtitle: str = "",
                        rerun: pd.DataFrame | None = None, **kwargs) -> list[pathlib.Path]:
-    """The sweep's figure (``SWEEP_FIGURES``) from its trials table, as PNG and PDF, one per budget of a
-    study with budgets (``figure8_x2``), with ``rerun``'s (a rerun's trials table) means where given;
-    returns the stems."""
-    stem, title, panels = SWEEP_FIGURES[sweep]
+    """The sweep's figure (its registration, :data:`scaling.sweeps.SWEEPS`) from its trials table, as PNG
+    and PDF, one per budget of a study with budgets (``figure8_x2``), with ``rerun``'s (a rerun's trials
+    table) means where given; returns the stems."""
+    from scaling import sweeps  # the kinds' registry; imported here, as it loads the training stack
+
+    kind = sweeps.kind(sweep)
     by_budget = df.groupby("budget", sort=False) if "budget" in df else [(None, df)]
     out = []
     for budget, rows in by_budget:
-        path = pathlib.Path(directory) / (stem if budget is None else f"{stem}_{_file_label(budget)}")
+        path = pathlib.Path(directory) / (kind.figure if budget is None else f"{kind.figure}_{_file_label(budget)}")
         where = "" if budget is None else f", budget {budget}"
         theirs = None if rerun is None else results.sweep_table(
             rerun if budget is None or "budget" not in rerun else rerun[rerun["budget"] == budget])
-        save(sweep_figure(results.sweep_table(rows), title=f"{title}{where}{subtitle}", panels=panels,
-                          differences=sweep == "width-baselines", rerun=theirs, **kwargs), path)
+        save(sweep_figure(results.sweep_table(rows), title=f"{kind.title}{where}{subtitle}", panels=kind.panels,
+                          differences=kind.differences, rerun=theirs, **kwargs), path)
         out.append(path)
     return out
 
@@ -605,14 +603,14 @@ def redraw_figure3(directories, results_dir: str | os.PathLike, **kwargs) -> lis
     for directory in directories:
         df, summary = results.load(directory)
         sweep = summary["kind"].removeprefix("sweep:")
-        if sweep in SINGLE_DIMENSIONS:
+        if sweep in results.SINGLE_DIMENSIONS:
             key = (summary["baseline"]["baseline"], results.dataset_label(summary["dataset"]))
             groups.setdefault(key, {})[sweep] = results.sweep_table(df)
     out = []
     for (baseline, dataset), tables in groups.items():
         if len(tables) < 2:
             continue
-        table = pd.concat([tables[s] for s in SINGLE_DIMENSIONS if s in tables], ignore_index=True)
+        table = pd.concat([tables[s] for s in results.SINGLE_DIMENSIONS if s in tables], ignore_index=True)
         fig = sweep_figure(table, title=f"Fig. 3: scaling up one dimension\n{baseline} on {dataset}", panels=True,
                            **kwargs)
         path = pathlib.Path(results_dir) / ("figure3_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{baseline}_{dataset}"))

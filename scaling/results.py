@@ -36,6 +36,8 @@ NOT_RUNS = ("duplicate", "spare")
 #: retried up to ``max_retries`` times; ``interrupted`` (the study stopped) is redone without counting.
 TERMINAL = ("diverged", "out_of_memory")
 RETRYABLE = ("worker_lost", "error")
+#: The sweeps that scale one dimension (paper Fig. 3).
+SINGLE_DIMENSIONS = ("width", "depth", "resolution")
 
 #: Columns that describe a network (equal for every seed of a candidate). In a search, alpha, beta,
 #: gamma, phi are its compound coefficients; in a sweep, d, w, r its multipliers of the baseline.

@@ -13,8 +13,7 @@ import dataclasses
 import json
 import math
 
-from scaling import config, cost, results, rules
-from scaling import study as runner
+from scaling import config, cost, results, rules, study
 from scaling.study import Point, StudyConfig, StudyError
 
 PAPER_POINT = (1.2, 1.1, 1.15)
@@ -153,27 +152,27 @@ def scale_up_table(cfg: SearchConfig, alpha: float, beta: float, gamma: float, p
     return rows
 
 
-def validate(cfg: SearchConfig, points: list[Point], storage: bool = True):
+def validate(cfg: SearchConfig, points: list[Point], check_storage: bool = True):
     if cfg.study.budgets:
         raise StudyError("budgets: a search picks one winner at one budget; train its candidates at several "
                          "budgets as a sweep (compound-vs-single with --from-study) and run scaling fidelity")
-    return runner.validate(cfg.study, points, storage)
+    return study.validate(cfg.study, points, check_storage)
 
 
-def prepare(cfg: SearchConfig, storage: bool = True) -> tuple[list[rules.Candidate], list[Point], int]:
+def prepare(cfg: SearchConfig, check_storage: bool = True) -> tuple[list[rules.Candidate], list[Point], int]:
     """Validate ``cfg`` and build step 1's candidates and points, creating nothing: (candidates, points,
     num_classes)."""
-    num_classes = validate(cfg, [], storage=False).num_classes
+    num_classes = validate(cfg, [], check_storage=False).num_classes
     cands = candidates(cfg, num_classes)
     points = search_points(cfg, cands)
-    validate(cfg, points, storage)
+    validate(cfg, points, check_storage)
     return cands, points, num_classes
 
 
 def search(cfg: SearchConfig, workers: int = 1) -> dict:
     """Step 1: train every merged candidate (x seeds) at phi = 1; returns the summary."""
     _, points, _ = prepare(cfg)
-    summary = runner.run(cfg.study, "search", points, runner.config_dict(cfg), workers)
+    summary = study.run(cfg.study, "search", points, study.config_dict(cfg), workers)
     print(results.describe_winner(summary), flush=True)
     return summary
 
@@ -182,7 +181,7 @@ def scale_up(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phis: l
     """Step 2: train the baseline scaled by (alpha, beta, gamma)^phi for every phi; returns the summary."""
     points = scale_up_points(cfg, alpha, beta, gamma, phis)
     validate(cfg, points)
-    summary = runner.run(cfg.study, "scale-up", points, runner.config_dict(cfg), workers)
+    summary = study.run(cfg.study, "scale-up", points, study.config_dict(cfg), workers)
     print(results.describe_curve(summary), flush=True)
     return summary
 
@@ -193,16 +192,16 @@ def from_study(name: str, results_dir: str = "results", storage: str | None = No
     study storage, or, where that is absent (a clone of the committed ``results/``), its summary.json."""
     where = StudyConfig(name=name, results_dir=results_dir, storage=storage)
     try:
-        study = runner.load(where)
+        found = study.load(where)
     except StudyError:
         if storage or not (where.dir / "summary.json").exists():
             raise
         summary = json.loads((where.dir / "summary.json").read_text())
     else:
-        if study.user_attrs.get("definition", {}).get("kind") != "search":
+        if found.user_attrs.get("definition", {}).get("kind") != "search":
             raise StudyError(f"study {name!r} is not a step-1 search")
-        summary = results.summarize(results.trials_table(study), study=name, kind="search",
-                                    config=study.user_attrs["config"], storage="", points=[])
+        summary = results.summarize(results.trials_table(found), study=name, kind="search",
+                                    config=found.user_attrs["config"], storage="", points=[])
     if summary.get("kind") != "search":
         raise StudyError(f"study {name!r} is not a step-1 search")
     stored = config.from_dict(SearchConfig, summary["config"])

@@ -14,6 +14,9 @@ against MACs:
 Every distinct network is one point (x seeds) with params ``d``, ``w``, ``r`` (its multipliers of
 the baseline) and a ``members`` attribute: the figure points (line, coefficient, label) it stands
 for. Figure points that round to one network (Fig. 8's four lines share the baseline) are trained once.
+
+Each kind is one function ``members(cfg, num_classes)`` registered with its figure (``@register``,
+:data:`SWEEPS`); :mod:`scaling.plots` draws every kind from that registration.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+from collections.abc import Callable
 
-from scaling import budgets, config, cost, plots, results, rules, search
-from scaling import study as runner
+from scaling import budgets, config, cost, results, rules, search, study
 from scaling.study import Point, StudyConfig, StudyError
 
-SWEEPS = ("width", "depth", "resolution", "width-baselines", "compound-vs-single")
 #: The paper's Fig. 3 coefficients; ``width`` is also used for Fig. 4, whose widths the paper does not list.
 PAPER_VALUES = {"width": "1,1.4,1.8,2.6,3.8,5", "depth": "1,2,3,4,6,8", "resolution": "1,1.3,1.5,1.7,1.9,2.2,2.5"}
 
@@ -60,10 +63,49 @@ class Member:
     dwr: tuple[float, float, float]
 
 
-def load_config(name: str, path: str | None = None) -> SweepConfig:
-    """The SweepConfig of the packaged ``sweep_<name>`` (or of the experiment file ``path``)."""
+@dataclasses.dataclass(frozen=True)
+class SweepKind:
+    """A kind of sweep: its figure points and the figure that draws them (``scaling.plots``)."""
+
+    name: str
+    members: Callable[[SweepConfig, int], list[Member]]  # (config, num_classes) -> figure points
+    figure: str  # file stem of its figure in the study directory
+    title: str
+    panels: bool = False  # one panel per line (Fig. 3), else every line on one axis
+    differences: bool = False  # a panel of each line's difference from the first (Fig. 4)
+
+
+#: Every sweep kind by name; a new one is one function and one ``@register``.
+SWEEPS: dict[str, SweepKind] = {}
+
+
+def register(name: str, *, figure: str, title: str, panels: bool = False, differences: bool = False):
+    """Register ``members(cfg, num_classes) -> list[Member]`` as the sweep ``name``, drawn as ``figure``.
+
+    A kind without a figure, or a name taken twice, fails here, when it is defined."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+        raise ValueError(f"sweep name must be lowercase letters, digits and '-', got {name!r}")
+    if name in SWEEPS:
+        raise ValueError(f"sweep {name!r} is registered twice")
+    if not figure or not title:
+        raise ValueError(f"sweep {name!r} needs a figure stem and a title")
+
+    def add(members: Callable[[SweepConfig, int], list[Member]]):
+        SWEEPS[name] = SweepKind(name, members, figure, title, panels, differences)
+        return members
+    return add
+
+
+def kind(name: str) -> SweepKind:
+    """The registered sweep ``name`` (SweepError, one line, naming the others)."""
     if name not in SWEEPS:
         raise SweepError(f"unknown sweep {name!r}; choose from {', '.join(SWEEPS)}")
+    return SWEEPS[name]
+
+
+def load_config(name: str, path: str | None = None) -> SweepConfig:
+    """The SweepConfig of the packaged ``sweep_<name>`` (or of the experiment file ``path``)."""
+    kind(name)
     where = path or f"sweep_{name.replace('-', '_')}"
     cfg = config.load_experiment(where, SweepConfig)
     if cfg.sweep != name:
@@ -80,8 +122,7 @@ def with_baseline(cfg: SweepConfig, baseline: str) -> SweepConfig:
 
 def resolve(cfg: SweepConfig) -> SweepConfig:
     """``cfg`` with alpha, beta, gamma taken from ``from_study`` (a finished search) when set."""
-    if cfg.sweep not in SWEEPS:
-        raise SweepError(f"unknown sweep {cfg.sweep!r}; choose from {', '.join(SWEEPS)}")
+    kind(cfg.sweep)
     if not cfg.from_study:
         return cfg
     if cfg.sweep != "compound-vs-single":
@@ -129,33 +170,49 @@ def match_macs(cfg: SweepConfig, dimension: str, target: float, num_classes: int
 
 def members(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """The sweep's figure points, line by line."""
-    name = cfg.sweep
-    if name in plots.SINGLE_DIMENSIONS:
-        return [Member(name, v, f"{name[0]}={v:g}", _dwr(name, v)) for v in _values(cfg, name)]
-    if name == "width-baselines":
-        try:
-            pairs = [tuple(float(x) for x in pair.split("/")) for pair in cfg.baselines.split(",")]
-        except ValueError:
-            pairs = []
-        if not pairs or any(len(p) != 2 or min(p) <= 0 for p in pairs):
-            raise SweepError(f"baselines must be positive d/r pairs like 1/1,2/1.3, got {cfg.baselines!r}")
-        return [Member(f"d={d:g}, r={r:g}", w, f"w={w:g}", (d, w, r))
-                for d, r in pairs for w in _values(cfg, "width")]
-    if name == "compound-vs-single":
-        rules.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
-        phis = rules.parse_phis(cfg.phi)
-        if min(phis) < 0:
-            raise SweepError(f"phi must be >= 0 (single-dimension networks are matched from above 1), got {cfg.phi}")
-        out = []
-        for dim in plots.SINGLE_DIMENSIONS:
-            for phi in phis:
-                target = _macs(cfg, rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi), num_classes)
-                v = match_macs(cfg, dim, target, num_classes)
-                out.append(Member(dim, v, f"{dim[0]}={v:g}", _dwr(dim, v)))
-        out += [Member("compound", phi, f"phi={phi:g}",
-                       rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)) for phi in phis]
-        return out
-    raise SweepError(f"unknown sweep {name!r}; choose from {', '.join(SWEEPS)}")
+    return kind(cfg.sweep).members(cfg, num_classes)
+
+
+def _single(dimension: str):
+    def single(cfg: SweepConfig, num_classes: int) -> list[Member]:
+        return [Member(dimension, v, f"{dimension[0]}={v:g}", _dwr(dimension, v)) for v in _values(cfg, dimension)]
+    return single
+
+
+for _dimension in results.SINGLE_DIMENSIONS:
+    register(_dimension, figure=f"figure3_{_dimension}", title=f"Fig. 3: scaling up {_dimension}",
+             panels=True)(_single(_dimension))
+
+
+@register("width-baselines", figure="figure4", title="Fig. 4: scaling up width for different baselines",
+          differences=True)
+def width_baselines(cfg: SweepConfig, num_classes: int) -> list[Member]:
+    """Width scaled on each (d, r) baseline of ``cfg.baselines`` (paper Fig. 4)."""
+    try:
+        pairs = [tuple(float(x) for x in pair.split("/")) for pair in cfg.baselines.split(",")]
+    except ValueError:
+        pairs = []
+    if not pairs or any(len(p) != 2 or min(p) <= 0 for p in pairs):
+        raise SweepError(f"baselines must be positive d/r pairs like 1/1,2/1.3, got {cfg.baselines!r}")
+    return [Member(f"d={d:g}, r={r:g}", w, f"w={w:g}", (d, w, r)) for d, r in pairs for w in _values(cfg, "width")]
+
+
+@register("compound-vs-single", figure="figure8", title="Fig. 8: scaling up the baseline with different methods")
+def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
+    """Compound scaling at each phi, and each single dimension matched to its MACs (paper Fig. 8)."""
+    rules.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
+    phis = rules.parse_phis(cfg.phi)
+    if min(phis) < 0:
+        raise SweepError(f"phi must be >= 0 (single-dimension networks are matched from above 1), got {cfg.phi}")
+    out = []
+    for dim in results.SINGLE_DIMENSIONS:
+        for phi in phis:
+            target = _macs(cfg, rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi), num_classes)
+            v = match_macs(cfg, dim, target, num_classes)
+            out.append(Member(dim, v, f"{dim[0]}={v:g}", _dwr(dim, v)))
+    out += [Member("compound", phi, f"phi={phi:g}",
+                   rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)) for phi in phis]
+    return out
 
 
 def points(cfg: SweepConfig, num_classes: int) -> list[Point]:
@@ -193,19 +250,19 @@ def point_table(cfg: SweepConfig, pts: list[Point], num_classes: int) -> list[di
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
-def prepare(cfg: SweepConfig, storage: bool = True) -> tuple[SweepConfig, list[Point], int]:
+def prepare(cfg: SweepConfig, check_storage: bool = True) -> tuple[SweepConfig, list[Point], int]:
     """Validate ``cfg`` and build its points without creating anything: (config, points, num_classes)."""
     cfg = resolve(cfg)
-    num_classes = runner.validate(cfg.study, [], storage=False).num_classes
+    num_classes = study.validate(cfg.study, [], check_storage=False).num_classes
     pts = points(cfg, num_classes)
-    runner.validate(cfg.study, pts, storage=storage)
+    study.validate(cfg.study, pts, check_storage=check_storage)
     return cfg, pts, num_classes
 
 
 def sweep(cfg: SweepConfig, workers: int = 1) -> dict:
     """Train every point of the sweep (resumable study), write its table and figure; returns the summary."""
     cfg, pts, _ = prepare(cfg)
-    summary = runner.run(cfg.study, f"sweep:{cfg.sweep}", pts, runner.config_dict(cfg), workers)
+    summary = study.run(cfg.study, f"sweep:{cfg.sweep}", pts, study.config_dict(cfg), workers)
     df, _ = results.load(cfg.study.dir)
     print(results.describe_sweep(results.sweep_table(df)), flush=True)
     return summary

@@ -138,9 +138,9 @@ def prepare(cfg: TrainConfig) -> tuple[TrainConfig, rules.NetworkSpec | rules.Re
 # --------------------------------------------------------------------------------------------
 # Will it fit?
 # --------------------------------------------------------------------------------------------
-#: Measured peak memory of a train step over the cost model's activation bytes (what autodiff keeps
-#: for the backward pass): XLA also holds the backward's own temporaries and its scratch. 2.5 covers
-#: what was measured on CPU (benchmarks/RESULTS.md, "memory estimate").
+#: A train step's peak memory over the cost model's activation bytes (what autodiff keeps for the
+#: backward pass): XLA also holds the backward's own temporaries and its scratch. 2.5 is a margin, not
+#: a fitted ratio; benchmarks/RESULTS.md, "Memory estimate", lists the scratch sizes measured beside it.
 ACTIVATION_OVERHEAD = 2.5
 
 

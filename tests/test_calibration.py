@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import fake_result
 
-from scaling import calibration, cli, config, proxies, recipes, results, study, train
+from scaling import calibration, cli, config, plots, proxies, recipes, results, study, train
 from scaling.rules import Network
 from scaling.study import StudyConfig
 
@@ -58,6 +58,7 @@ def test_a_calibration_study_writes_its_table_figure_and_verdict(tmp_path, monke
     df, _ = results.load(tmp_path / "calib")
     table = results.calibration_table(df)
     assert len(table) == 6 and (table["seeds"] == 2).all() and table["test_top1_ci"].notna().all()
+    plots.redraw(tmp_path / "calib")  # what the command does after the study
     assert (tmp_path / "calib" / "calibration.png").stat().st_size > 0
     assert not (tmp_path / "calib" / "accuracy_vs_macs.png").exists()  # rows differ by lr: no MACs figure
     saved = json.loads((tmp_path / "calib" / "summary.json").read_text())

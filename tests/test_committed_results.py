@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from scaling import calibration, config, recipes, search, sweeps
-from scaling import study as runner
+from scaling import calibration, config, recipes, results, search, study, sweeps
 
 STUDIES = sorted(p.parent for p in (ROOT / "results").glob("*/summary.json"))
 RERUNS = sorted(p.parent for p in (ROOT / "results").glob("rerun-*/*/summary.json"))
@@ -33,7 +32,7 @@ def _experiment_files() -> dict:
     return out
 
 
-def _points(cfg) -> list[runner.Point]:
+def _points(cfg) -> list[study.Point]:
     if isinstance(cfg, search.SearchConfig):
         return search.search_points(cfg, search.candidates(cfg))
     if isinstance(cfg, sweeps.SweepConfig):
@@ -60,8 +59,8 @@ def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
         cfg = sweeps.resolve(cfg)  # the coefficients of a from_study sweep, as the study stored them
     pts = _points(cfg)
     # what the runs compute: execution fields (storage, reuse, quiet, ...) may differ between reruns
-    assert runner.definition(summary["kind"], summary["config"], pts) == \
-        runner.definition(summary["kind"], runner.config_dict(cfg), pts)
+    assert study.definition(summary["kind"], summary["config"], pts) == \
+        study.definition(summary["kind"], study.config_dict(cfg), pts)
     assert summary["recipe"] == recipes.knobs(cfg.study.train)  # the recipe's code did not move on
     table = pd.read_csv(study_dir / "trials.csv")
     done = table[table["state"] == "COMPLETE"]
@@ -69,5 +68,5 @@ def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
     assert summary["complete"] and summary["runs"] == len(pts)
     # a run whose worker was lost or interrupted (a sitting that ended) was redone from its checkpoint
     # and finished (every point is COMPLETE above); no run diverged or ran out of memory
-    assert not [f for f in summary["failures"] if f["kind"] in runner.TERMINAL], summary["failures"]
+    assert not [f for f in summary["failures"] if f["kind"] in results.TERMINAL], summary["failures"]
     assert cfg.study.train.limit_test is None and (done["num_classes"] == 10).all()  # the whole test split

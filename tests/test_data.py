@@ -176,6 +176,10 @@ def test_bad_specs_and_arguments(tmp_path):
         data.load("cifar10")
     with pytest.raises(DatasetError, match="unknown dataset spec"):
         data.load("mnist:foo")
+    with pytest.raises(DatasetError, match=r"\(did you mean 'digits'\?\)$"):
+        data.load("digts")
+    with pytest.raises(DatasetError, match=r"\(did you mean 'tfds:cifar10'\?\)$"):
+        data.load("cifar10")
     assert issubclass(DatasetError, ValueError)
     with pytest.raises(DatasetError, match="not a directory"):
         data.load(f"folder:{tmp_path / 'missing'}")

@@ -13,7 +13,7 @@ import pytest
 from conftest import fake_result
 from test_sweeps import _config
 
-from scaling import budgets, cli, config, cost, fidelity, results, sweeps, train
+from scaling import budgets, cli, config, cost, fidelity, plots, results, sweeps, train
 from scaling.config import ConfigError
 from scaling.study import train_config
 
@@ -81,6 +81,7 @@ def ladder(tmp_path_factory):
         patch.setattr(train, "train_and_evaluate", _law)
         cfg = _config("width", tmp_path_factory.mktemp("ladder"), seeds=3, values="1,1.4,1.8", budgets="1,2,4")
         sweeps.sweep(cfg)
+    plots.redraw(cfg.study.dir)
     return cfg, results.load(cfg.study.dir)[0]
 
 

@@ -213,6 +213,9 @@ def test_plot_cli_redraws_from_tables_and_combines_figure3(tmp_path, capsys):
                  "figure3_efficientnet-b0_digits"):
         assert (tmp_path / f"{path}.png").stat().st_size > 0 and (tmp_path / f"{path}.pdf").exists()
         assert f"{tmp_path / path}.png" in out
+    first = {f: f.read_bytes() for f in tmp_path.rglob("*.p[nd][gf]")}
+    assert cli.main(["plot", "all", "--results-dir", str(tmp_path), "--threshold", "0.2"]) == 0
+    assert {f: f.read_bytes() for f in tmp_path.rglob("*.p[nd][gf]")} == first  # redrawn byte for byte
     assert cli.main(["plot", "s_cvs", "--results-dir", str(tmp_path)]) == 0
 
 

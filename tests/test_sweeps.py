@@ -185,6 +185,26 @@ def test_bad_input_is_one_line_exit_2_and_no_study(case, tmp_path, capsys):
 # --------------------------------------------------------------------------------------------
 # Whole studies with a stand-in for training (fast)
 # --------------------------------------------------------------------------------------------
+def test_a_new_sweep_kind_is_one_function_and_one_registration(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweeps, "SWEEPS", dict(sweeps.SWEEPS))
+
+    @sweeps.register("depth-pair", figure="depth_pair", title="Two depths")
+    def depth_pair(cfg, num_classes):
+        return [sweeps.Member("depth", d, f"d={d:g}", (d, 1.0, 1.0)) for d in (1, 2)]
+
+    with pytest.raises(ValueError, match="registered twice"):
+        sweeps.register("depth-pair", figure="other", title="Other")
+    with pytest.raises(ValueError, match="needs a figure"):  # fails when defined, not after training
+        sweeps.register("no-figure", figure="", title="No figure")
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
+    cfg = dataclasses.replace(_config("depth", tmp_path), sweep="depth-pair")
+    assert sweeps.sweep(cfg)["complete"]
+    assert tmp_path / cfg.study.name / "depth_pair" in plots.redraw(tmp_path / cfg.study.name)
+    with pytest.raises(StudyError, match="unknown sweep 'nope'; choose from width, depth, resolution, "
+                                         "width-baselines, compound-vs-single, depth-pair"):
+        sweeps.kind("nope")
+
+
 @pytest.mark.parametrize("name", list(SMALL))
 def test_each_sweep_writes_its_table_and_figure(name, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
@@ -196,9 +216,11 @@ def test_each_sweep_writes_its_table_and_figure(name, tmp_path, monkeypatch, cap
     assert len(df) == 2 * SMALL[name][1] and (df["state"] == "COMPLETE").all()
     table = results.sweep_table(df)
     assert (table["seeds"] == 2).all() and table["test_top1_std"].notna().all() and table["test_top1_ci"].notna().all()
+    assert not list(directory.glob("*.png"))  # the runner writes tables; the command draws the figures
+    assert directory / FIGURE[name] in plots.redraw(directory)
     assert (directory / f"{FIGURE[name]}.png").stat().st_size > 0 and (directory / f"{FIGURE[name]}.pdf").exists()
     assert not (directory / "accuracy_vs_macs.png").exists()  # the sweep's own figure is its accuracy vs MACs
-    assert f"{FIGURE[name]}.png" in capsys.readouterr().out
+    capsys.readouterr()
     sweeps.sweep(cfg)  # resume: nothing left to train
     assert "trained 0 run(s)" in capsys.readouterr().out
 
@@ -314,7 +336,9 @@ def trained(tmp_path_factory):
     for name in SMALL:
         extra = {"base_resolution": 32} if name == "compound-vs-single" else {}
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            sweeps.sweep(_config(name, root, **extra))
+            cfg = _config(name, root, **extra)
+            sweeps.sweep(cfg)
+            plots.redraw(cfg.study.dir)  # as the command does after the study
         (root / f"{name}.out").write_text(out.getvalue())
     return root
 

@@ -12,6 +12,9 @@ builders), ``cache`` (decoded splits in memory and on disk), ``memory`` and
 
 Dataset specs
 -------------
+Each kind of spec is one function registered by its prefix (``register_source``,
+``SOURCES``); a new source is one function and one registration.
+
 ``digits``
     scikit-learn's bundled handwritten digits (1,797 8x8 images, no download),
     scaled from 0..16 to uint8 0..255 and repeated to 3 channels.  A fixed,
@@ -41,7 +44,7 @@ a folder whose ``train`` split has images of fewer than 2 classes, an
 ``image_size`` beyond the memory bound (below), and a folder holding any file
 that is not a JPEG or PNG image.  Corrupt images are refused, not
 skipped: every file's first bytes are checked at load time (JPEG ``FF D8 FF``,
-PNG ``89 50 4E 47 0D 0A 1A 0A``; about 25 us a file, 0.3 s for Imagenette),
+PNG ``89 50 4E 47 0D 0A 1A 0A``; cheap: benchmarks/RESULTS.md, "Input pipeline"),
 and the message names the first culprit and the count, e.g. ``folder dataset:
 2 files are not decodable images, e.g. /data/train/cat/x.jpg``.  Where a
 whole split is decoded (the in-memory path) a file that passes that check but
@@ -118,8 +121,11 @@ give bit-identical batches.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -130,8 +136,8 @@ from .dataset import split_index as _split_index
 from .memory import MemoryBackend, Pool, channel_stats
 from .stream import StreamBackend
 
-__all__ = ["DatasetError", "Dataset", "load", "SPLITS", "IMAGENET_MEAN", "IMAGENET_STD", "CACHE_ENV",
-           "CACHE_MAX_BYTES", "MEMORY_MAX_BYTES", "clear_memory_cache"]
+__all__ = ["DatasetError", "Dataset", "load", "register_source", "SOURCES", "SPLITS", "IMAGENET_MEAN", "IMAGENET_STD",
+           "CACHE_ENV", "CACHE_MAX_BYTES", "MEMORY_MAX_BYTES", "clear_memory_cache"]
 
 MEMORY_MAX_BYTES = 4 << 30     # bound on the train + test arrays decoded at image_size
 
@@ -157,28 +163,76 @@ def load(spec: str, *, data_dir: str | None = None, minival_fraction: float = 0.
     spec = spec.strip()
     common = dict(minival_fraction=float(minival_fraction), split_seed=int(split_seed))
     limits = {"train": limit_train, "test": limit_test}
-    if spec == "digits":
-        if image_size is not None:
-            raise DatasetError("image_size applies to 'folder:' and 'tfds:' datasets, not to digits (8x8 px)")
-        train, test, names = sources.digits()
-        pools = {"train": train.prefix(limit_train), "test": test.prefix(limit_test)}
-        return _in_memory(spec, "digits", pools, names, flip=False, image_size=None, **common)
-    if spec.startswith("folder:"):
-        path = spec[len("folder:"):]
-        if not path:
-            raise DatasetError("folder dataset spec needs a path: 'folder:PATH'")
-        path = os.path.expanduser(path)
-        if data_dir is not None and not os.path.isabs(path):
-            path = os.path.join(os.path.expanduser(data_dir), path)
-        return _from_source(spec, sources.FolderSource(os.path.abspath(path)), limits, image_size, **common)
-    if spec.startswith("tfds:"):
-        name = spec[len("tfds:"):]
-        if not name:
-            raise DatasetError("tfds dataset spec needs a name: 'tfds:NAME[/CONFIG]'")
-        return _from_source(spec, sources.TfdsSource(name, data_dir), limits, image_size, **common)
-    hint = f" (did you mean 'tfds:{spec}'?)" if re.fullmatch(r"[a-z0-9_]+(/[A-Za-z0-9_.]+)?", spec) else ""
-    raise DatasetError(
-        f"unknown dataset spec {spec!r}: expected 'digits', 'folder:PATH' or 'tfds:NAME[/CONFIG]'{hint}")
+    prefix, _, argument = spec.partition(":")
+    if prefix not in SOURCES:
+        raise DatasetError(f"unknown dataset spec {spec!r}: expected {_usages()}{_hint(spec)}")
+    return SOURCES[prefix].open(spec, argument, data_dir, limits, image_size, common)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A kind of dataset spec: ``usage`` as the help shows it, and ``open(spec, argument, data_dir,
+    limits, image_size, common) -> Dataset`` (``argument``: the spec after its ``prefix:``)."""
+
+    prefix: str
+    usage: str
+    open: Callable[..., Dataset]
+
+
+#: The dataset specs by prefix; a new source is one function and one ``@register_source``.
+SOURCES: dict[str, Source] = {}
+
+
+def register_source(prefix: str, usage: str):
+    """Register ``open`` as the dataset spec ``prefix[:ARGUMENT]`` (shown as ``usage``)."""
+    if prefix in SOURCES:
+        raise ValueError(f"dataset source {prefix!r} is registered twice")
+
+    def add(open_: Callable[..., Dataset]):
+        SOURCES[prefix] = Source(prefix, usage, open_)
+        return open_
+    return add
+
+
+def _usages() -> str:
+    usages = [f"'{s.usage}'" for s in SOURCES.values()]
+    return ", ".join(usages[:-1]) + f" or {usages[-1]}" if len(usages) > 1 else usages[0]
+
+
+def _hint(spec: str) -> str:
+    """A did-you-mean for a misspelt source (``digts``), else the TFDS name it may be."""
+    close = difflib.get_close_matches(spec.partition(":")[0], list(SOURCES), n=1)
+    if close:
+        return f" (did you mean {SOURCES[close[0]].usage!r}?)"
+    return f" (did you mean 'tfds:{spec}'?)" if re.fullmatch(r"[a-z0-9_]+(/[A-Za-z0-9_.]+)?", spec) else ""
+
+
+@register_source("digits", "digits")
+def _open_digits(spec, argument, data_dir, limits, image_size, common) -> Dataset:
+    if spec != "digits":
+        raise DatasetError(f"'digits' takes no argument, got {spec!r}")
+    if image_size is not None:
+        raise DatasetError("image_size applies to 'folder:' and 'tfds:' datasets, not to digits (8x8 px)")
+    train, test, names = sources.digits()
+    pools = {"train": train.prefix(limits["train"]), "test": test.prefix(limits["test"])}
+    return _in_memory(spec, "digits", pools, names, flip=False, image_size=None, **common)
+
+
+@register_source("folder", "folder:PATH")
+def _open_folder(spec, path, data_dir, limits, image_size, common) -> Dataset:
+    if not path:
+        raise DatasetError("folder dataset spec needs a path: 'folder:PATH'")
+    path = os.path.expanduser(path)
+    if data_dir is not None and not os.path.isabs(path):
+        path = os.path.join(os.path.expanduser(data_dir), path)
+    return _from_source(spec, sources.FolderSource(os.path.abspath(path)), limits, image_size, **common)
+
+
+@register_source("tfds", "tfds:NAME[/CONFIG]")
+def _open_tfds(spec, name, data_dir, limits, image_size, common) -> Dataset:
+    if not name:
+        raise DatasetError("tfds dataset spec needs a name: 'tfds:NAME[/CONFIG]'")
+    return _from_source(spec, sources.TfdsSource(name, data_dir), limits, image_size, **common)
 
 
 def _from_source(spec, source, limits, image_size, **common) -> Dataset:
