@@ -212,7 +212,11 @@ B0_STEM, B0_HEAD, B0_RESOLUTION, B0_DROPOUT = 32, 1280, 224, 0.2
 
 @dataclasses.dataclass(frozen=True)
 class NetworkSpec:
-    """A fully rounded EfficientNet-style network plus the nominal coefficients it came from."""
+    """A fully rounded EfficientNet-style network plus the nominal coefficients it came from.
+
+    ``activation`` is the nonlinearity of every block ("swish" for EfficientNet, "relu6" for
+    MobileNetV2); :func:`scaling.models.build_model` reads it.
+    """
 
     stages: tuple[Stage, ...]
     stem_channels: int
@@ -225,6 +229,7 @@ class NetworkSpec:
     resolution_scale: float = 1.0
     name: str = "custom"
     stem_stride: int = 2
+    activation: str = "swish"
 
     @property
     def num_blocks(self) -> int:
@@ -232,8 +237,9 @@ class NetworkSpec:
 
     @property
     def architecture(self) -> tuple:
-        """What makes two specs the same network: channels, repeats, strides and resolution."""
-        return (self.stages, self.stem_channels, self.head_channels, self.resolution, self.stem_stride)
+        """What makes two specs the same network: channels, repeats, strides, resolution and activation."""
+        return (self.stages, self.stem_channels, self.head_channels, self.resolution, self.stem_stride,
+                self.activation)
 
     @property
     def output_stride(self) -> int:
@@ -386,14 +392,10 @@ def mobilenet_v2_spec(
     An MBConv network without squeeze-excitation and with kernel 3 everywhere, so it is a plain
     :class:`NetworkSpec`. Channels: ``round_filters(c, w)`` (= torchvision ``_make_divisible(c * w, 8)``,
     10% rule included) for the stem and every stage; head ``round_filters(1280, max(1, w))`` (torchvision
-    keeps 1280 for w < 1); repeats ``ceil(d * n)``; no stochastic depth (drop_connect_rate 0).
-
-    ``name`` must start with "mobilenetv2": :func:`scaling.models.build_model` picks ReLU6 from it
-    (NetworkSpec has no activation field).
+    keeps 1280 for w < 1); repeats ``ceil(d * n)``; no stochastic depth (drop_connect_rate 0);
+    activation ReLU6.
     """
     check_coefficients(depth=depth, width=width, resolution=resolution)
-    if not name.startswith("mobilenetv2"):
-        raise ScalingError(f"a MobileNetV2 spec name must start with 'mobilenetv2', got {name!r}")
     res = _scaled_resolution(base_resolution, resolution, resolution_multiple)
     repeats = [round_repeats(n, depth) for _, _, n, _ in MOBILENET_V2_TABLE]
     _check_size(sum(repeats), round_filters(MOBILENET_V2_HEAD, max(1.0, width)), res)
@@ -414,6 +416,7 @@ def mobilenet_v2_spec(
         width=width,
         resolution_scale=resolution,
         name=name,
+        activation="relu6",
     ))
 
 
@@ -425,7 +428,8 @@ class ResNetSpec:
     ``strides[i]`` in the first block) -> 1x1 (``widths[i] * expansion``). Field names follow
     :class:`NetworkSpec` where they mean the same thing (``stem_channels``, ``head_channels``,
     ``num_blocks``, ``blocks()``, ``architecture``, ``dropout_rate``, ``drop_connect_rate``,
-    ``stem_stride``, ``output_stride``), so cost tables and training code can treat both alike.
+    ``stem_stride``, ``output_stride``, ``activation``), so cost tables and training code can treat
+    both alike.
     ``pool_stride`` is the stride of the 3x3 max pool after the stem (1: no pool).
     ``dropout_rate`` (before the classifier) and ``drop_connect_rate`` (stochastic depth, linear
     over blocks as in EfficientNet) default to 0: torchvision's ResNet has neither.
@@ -445,6 +449,7 @@ class ResNetSpec:
     name: str = "resnet50"
     stem_stride: int = 2
     pool_stride: int = 2
+    activation: str = "relu"
 
     @property
     def num_blocks(self) -> int:
@@ -458,7 +463,7 @@ class ResNetSpec:
     @property
     def architecture(self) -> tuple:
         return (self.repeats, self.widths, self.strides, self.expansion, self.stem_channels, self.resolution,
-                self.stem_stride, self.pool_stride)
+                self.stem_stride, self.pool_stride, self.activation)
 
     @property
     def output_stride(self) -> int:

@@ -82,7 +82,7 @@ class TrainConfig:
     bn_momentum: float | None = None
     zero_init_residual: bool | None = None  # every residual block starts as the identity
     zero_init_head: bool | None = None  # the classifier starts at 0: the uniform prediction
-    activation: str | None = None  # None: the baseline's own (swish; relu6 for MobileNetV2; relu for ResNet)
+    activation: str | None = None  # None: the spec's own field (swish; relu6 for MobileNetV2; relu for ResNet)
     # execution
     dtype: str = "auto"  # "auto": bf16 on GPU/TPU, fp32 on CPU
     depthwise_impl: str = "auto"

@@ -146,8 +146,7 @@ def test_mobilenet_v2_spec_layout():
     assert {(s.kernel, s.se_ratio) for s in spec.stages} == {(3, None)}
     assert (spec.stem_channels, spec.head_channels, spec.resolution) == (32, 1280, 224)
     assert (spec.dropout_rate, spec.drop_connect_rate, spec.name) == (0.2, 0.0, "mobilenetv2")
-    with pytest.raises(rules.ScalingError, match="mobilenetv2"):
-        rules.mobilenet_v2_spec(name="mnv2")
+    assert spec.activation == "relu6" and rules.mobilenet_v2_spec(name="mnv2").activation == "relu6"  # any name
 
 
 def test_depth_width_resolution_scaling():

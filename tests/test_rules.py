@@ -1,6 +1,7 @@
 """Scaling rules against the official TF rounding and ../shared/reference/."""
 
 import csv
+import dataclasses
 import math
 
 import pytest
@@ -201,3 +202,28 @@ def test_absurd_phi_is_refused():
         rules.compound_spec(1.2, 1.1, 1.15, 1000)
     with pytest.raises(rules.ScalingError, match="overflows"):
         rules.compound_spec(1.2, 1.1, 1.15, 1e6)
+
+
+def test_activation_is_a_field_of_the_spec():
+    """MobileNetV2 is ReLU6 and B0 swish by their specs' field, whatever the name; the layout keeps it."""
+    mnv2, b0 = rules.mobilenet_v2_spec(), rules.scaled_spec()
+    assert (mnv2.activation, b0.activation, rules.resnet_spec().activation) == ("relu6", "swish", "relu")
+    assert rules.mobilenet_v2_spec(name="mnv2").activation == "relu6"
+    assert rules.Network(baseline="mobilenetv2", base_resolution=32, output_stride=8).spec().activation == "relu6"
+    assert rules.with_output_stride(mnv2, 8).activation == "relu6"
+    assert dataclasses.replace(b0, activation="relu6").architecture != b0.architecture  # another network
+
+
+def test_models_read_the_activation_field():
+    import jax
+    from flax import nnx
+
+    from scaling.models import build_model
+
+    def stem_act(spec):
+        return nnx.eval_shape(lambda: build_model(spec, 10, rngs=nnx.Rngs(0))).stem.act
+
+    small = rules.scaled_spec(0.25, 0.25, base_resolution=32)
+    assert stem_act(small) is jax.nn.silu
+    assert stem_act(dataclasses.replace(small, activation="relu6")) is jax.nn.relu6  # the field, not the name
+    assert stem_act(rules.mobilenet_v2_spec(0.25, 0.25, name="custom")) is jax.nn.relu6

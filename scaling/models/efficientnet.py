@@ -111,7 +111,7 @@ class EfficientNet(nnx.Module):
     Args:
       spec: the rounded network (channels, repeats, resolution, dropout).
       num_classes: classifier width.
-      activation: "swish" (default), "relu6" or "relu".
+      activation: "swish", "relu6" or "relu"; None (default): the spec's own ``activation``.
       dtype: compute dtype; parameters and BN statistics stay fp32.
       depthwise_impl: see :func:`scaling.models.layers.depthwise_conv` ("auto" picks per platform).
       bn_momentum: decay of the BN moving averages (TF's 0.99; short proxy runs need less).
@@ -125,10 +125,11 @@ class EfficientNet(nnx.Module):
       scan_unroll: ``nnx.scan``'s ``unroll`` for the repeated blocks of each stage (True: unrolled).
     """
 
-    def __init__(self, spec: NetworkSpec, num_classes: int = 1000, *, activation: str = "swish",
+    def __init__(self, spec: NetworkSpec, num_classes: int = 1000, *, activation: str | None = None,
                  dtype=None, depthwise_impl: str = "auto", bn_momentum: float = BN_MOMENTUM,
                  zero_init_residual: bool = False, zero_init_head: bool = False, scan_unroll: int | bool = 1,
                  rngs: nnx.Rngs):
+        activation = activation or spec.activation
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]

@@ -73,7 +73,7 @@ class ResNet(nnx.Module):
     Args:
       spec: the rounded network (repeats, widths, stem, resolution).
       num_classes: classifier width.
-      activation: "relu" (default) or any name in ``efficientnet.ACTIVATIONS``.
+      activation: any name in ``efficientnet.ACTIVATIONS``; None (default): the spec's own ("relu").
       dtype: compute dtype; parameters and BN statistics stay fp32.
       bn_momentum: decay of the BN moving averages (0.9, torchvision's).
       zero_init_residual: the last BN scale of every bottleneck starts at 0 (torchvision's option).
@@ -81,9 +81,10 @@ class ResNet(nnx.Module):
       scan_unroll: ``nnx.scan``'s ``unroll`` for each stage's repeated bottlenecks (True: unrolled).
     """
 
-    def __init__(self, spec: ResNetSpec, num_classes: int = 1000, *, activation: str = "relu", dtype=None,
+    def __init__(self, spec: ResNetSpec, num_classes: int = 1000, *, activation: str | None = None, dtype=None,
                  bn_momentum: float = BN_MOMENTUM, zero_init_residual: bool = False, zero_init_head: bool = False,
                  scan_unroll: int | bool = 1, rngs: nnx.Rngs):
+        activation = activation or spec.activation
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]
