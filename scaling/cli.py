@@ -1,9 +1,9 @@
 """The ``scaling`` command: thin subcommands that map flags onto the package's functions.
 
 Every config field is a flag of the same name (``--epochs``, ``--seeds``, ``--depth``; the study's
-name is ``--study``), applied by the one override path :func:`scaling.config.override`. Bad input
-prints one line on stderr and exits with status 2; nothing here holds logic a notebook would have
-to copy.
+name is ``--study`` and the network's ``resolution_scale`` is ``--resolution``), applied by the one
+override path :func:`scaling.config.override`. Bad input prints one line on stderr and exits with
+status 2; nothing here holds logic a notebook would have to copy.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from scaling import config, cost, files, interrupt, rules, runtime
 EXIT_USAGE = 2
 #: A run that failed on its own (divergence), a study that ended with points failed, a full disk.
 EXIT_FAILED = 1
-#: Flag names that differ from their field's name.
-FLAG_NAMES = {"name": "study"}
+#: Flag names that differ from their field's name (``--resolution`` sets the multiplier
+#: ``Network.resolution_scale``; ``--base-resolution`` the pixels it multiplies).
+FLAG_NAMES = {"name": "study", "resolution_scale": "resolution"}
 
 
 class UsageError(Exception):
@@ -84,13 +85,13 @@ def _add_compound_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _with_compound(args: argparse.Namespace, network: rules.Network) -> rules.Network:
-    """``network`` with (depth, width, resolution) = (alpha, beta, gamma)^phi when those flags are given."""
+    """``network`` with (depth, width, resolution_scale) = (alpha, beta, gamma)^phi when those flags are given."""
     values = [getattr(args, f"compound_{k}") for k in ("alpha", "beta", "gamma", "phi")]
     if all(v is None for v in values):
         return network
     if any(v is None for v in values):
         raise UsageError("--alpha, --beta, --gamma and --phi go together")
-    if any(getattr(args, k, None) is not None for k in ("depth", "width", "resolution", "variant")):
+    if any(getattr(args, k, None) is not None for k in ("depth", "width", "resolution_scale", "variant")):
         raise UsageError("give either --depth/--width/--resolution (or --variant) or --alpha/--beta/--gamma/--phi")
     return rules.Network.compound(*values, baseline=network.baseline, base_resolution=network.base_resolution,
                                   output_stride=network.output_stride)
@@ -135,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = config.override(train.TrainConfig(), **_given(args, train.TrainConfig))
     cfg = dataclasses.replace(cfg, network=_with_compound(args, cfg.network))
     n = cfg.network
-    name = n.variant or f"{n.baseline}-d{n.depth:.4g}-w{n.width:.4g}-r{n.resolution:.4g}"
+    name = n.variant or f"{n.baseline}-d{n.depth:.4g}-w{n.width:.4g}-r{n.resolution_scale:.4g}"
     dataset = cfg.dataset.replace(":", "_").replace("/", "_")
     workdir = args.workdir or f"runs/{name}-{n.base_resolution}px-{dataset}-s{cfg.seed}"
     result = train.train_and_evaluate(cfg, workdir)

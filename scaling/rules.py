@@ -96,7 +96,7 @@ def _scaled_resolution(base_resolution: int, resolution: float, multiple: int) -
 # Compound maths
 # --------------------------------------------------------------------------------------------
 def compound_coefficients(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
-    """(depth, width, resolution) multipliers d = alpha^phi, w = beta^phi, r = gamma^phi."""
+    """The multipliers (depth d, width w, resolution_scale r) = (alpha^phi, beta^phi, gamma^phi)."""
     if not (isinstance(phi, (int, float)) and math.isfinite(phi)):
         raise ScalingError(f"phi must be a finite number, got {phi}")
     try:
@@ -214,8 +214,9 @@ B0_STEM, B0_HEAD, B0_RESOLUTION, B0_DROPOUT = 32, 1280, 224, 0.2
 class NetworkSpec:
     """A fully rounded EfficientNet-style network plus the nominal coefficients it came from.
 
-    ``activation`` is the nonlinearity of every block ("swish" for EfficientNet, "relu6" for
-    MobileNetV2); :func:`scaling.models.build_model` reads it.
+    ``resolution`` is the input size in px; ``depth``, ``width``, ``resolution_scale`` the nominal
+    multipliers d, w, r. ``activation`` is the nonlinearity of every block ("swish" for
+    EfficientNet, "relu6" for MobileNetV2); :func:`scaling.models.build_model` reads it.
     """
 
     stages: tuple[Stage, ...]
@@ -265,7 +266,7 @@ def _check_spec(spec: NetworkSpec) -> NetworkSpec:
 def scaled_spec(
     depth: float = 1.0,
     width: float = 1.0,
-    resolution: float = 1.0,
+    resolution_scale: float = 1.0,
     *,
     base_resolution: int = B0_RESOLUTION,
     resolution_multiple: int = RESOLUTION_MULTIPLE,
@@ -275,9 +276,9 @@ def scaled_spec(
     head: int = B0_HEAD,
     name: str = "custom",
 ) -> NetworkSpec:
-    """B0 (or ``stages``) scaled by depth d, width w and resolution r with TF rounding."""
-    check_coefficients(depth=depth, width=width, resolution=resolution)
-    res = _scaled_resolution(base_resolution, resolution, resolution_multiple)
+    """B0 (or ``stages``) scaled by depth d, width w and resolution_scale r with TF rounding."""
+    check_coefficients(depth=depth, width=width, resolution=resolution_scale)
+    res = _scaled_resolution(base_resolution, resolution_scale, resolution_multiple)
     repeats = [round_repeats(s.repeats, depth) for s in stages]
     _check_size(sum(repeats), round_filters(max(head, stem), width), res)
     new_stages = tuple(
@@ -297,7 +298,7 @@ def scaled_spec(
         dropout_rate=dropout_rate,
         depth=depth,
         width=width,
-        resolution_scale=resolution,
+        resolution_scale=resolution_scale,
         name=name,
     ))
 
@@ -380,14 +381,14 @@ MOBILENET_V2_STEM, MOBILENET_V2_HEAD, MOBILENET_V2_DROPOUT = 32, 1280, 0.2
 def mobilenet_v2_spec(
     depth: float = 1.0,
     width: float = 1.0,
-    resolution: float = 1.0,
+    resolution_scale: float = 1.0,
     *,
     base_resolution: int = 224,
     resolution_multiple: int = RESOLUTION_MULTIPLE,
     dropout_rate: float = MOBILENET_V2_DROPOUT,
     name: str = "mobilenetv2",
 ) -> NetworkSpec:
-    """MobileNetV2 (torchvision ``mobilenet_v2`` layout) scaled by depth d, width w, resolution r.
+    """MobileNetV2 (torchvision ``mobilenet_v2`` layout) scaled by depth d, width w, resolution_scale r.
 
     An MBConv network without squeeze-excitation and with kernel 3 everywhere, so it is a plain
     :class:`NetworkSpec`. Channels: ``round_filters(c, w)`` (= torchvision ``_make_divisible(c * w, 8)``,
@@ -395,8 +396,8 @@ def mobilenet_v2_spec(
     keeps 1280 for w < 1); repeats ``ceil(d * n)``; no stochastic depth (drop_connect_rate 0);
     activation ReLU6.
     """
-    check_coefficients(depth=depth, width=width, resolution=resolution)
-    res = _scaled_resolution(base_resolution, resolution, resolution_multiple)
+    check_coefficients(depth=depth, width=width, resolution=resolution_scale)
+    res = _scaled_resolution(base_resolution, resolution_scale, resolution_multiple)
     repeats = [round_repeats(n, depth) for _, _, n, _ in MOBILENET_V2_TABLE]
     _check_size(sum(repeats), round_filters(MOBILENET_V2_HEAD, max(1.0, width)), res)
     stem = round_filters(MOBILENET_V2_STEM, width)
@@ -414,7 +415,7 @@ def mobilenet_v2_spec(
         drop_connect_rate=0.0,
         depth=depth,
         width=width,
-        resolution_scale=resolution,
+        resolution_scale=resolution_scale,
         name=name,
         activation="relu6",
     ))
@@ -487,7 +488,7 @@ RESNET50_REPEATS, RESNET50_WIDTHS, RESNET50_STEM = (3, 4, 6, 3), (64, 128, 256, 
 def resnet_spec(
     depth: float = 1.0,
     width: float = 1.0,
-    resolution: float = 1.0,
+    resolution_scale: float = 1.0,
     *,
     base_resolution: int = 224,
     resolution_multiple: int = RESOLUTION_MULTIPLE,
@@ -496,13 +497,13 @@ def resnet_spec(
     stem: int = RESNET50_STEM,
     name: str = "resnet50",
 ) -> ResNetSpec:
-    """ResNet-50 (or ``repeats``/``widths``) scaled by depth d, width w and resolution r.
+    """ResNet-50 (or ``repeats``/``widths``) scaled by depth d, width w and resolution_scale r.
 
     Repeats ``ceil(d * n)`` per stage; ``round_filters(c, w)`` on every stage width and the stem (the
     block outputs are ``expansion`` times the rounded width); resolution as :func:`round_resolution`.
     """
-    check_coefficients(depth=depth, width=width, resolution=resolution)
-    res = _scaled_resolution(base_resolution, resolution, resolution_multiple)
+    check_coefficients(depth=depth, width=width, resolution=resolution_scale)
+    res = _scaled_resolution(base_resolution, resolution_scale, resolution_multiple)
     new_repeats = tuple(round_repeats(n, depth) for n in repeats)
     new_widths = tuple(round_filters(w, width) for w in widths)
     _check_size(sum(new_repeats), max(new_widths) * 4, res)
@@ -513,12 +514,12 @@ def resnet_spec(
         resolution=res,
         depth=depth,
         width=width,
-        resolution_scale=resolution,
+        resolution_scale=resolution_scale,
         name=name,
     )
 
 
-#: Baseline name -> spec builder ``f(depth, width, resolution, *, base_resolution=..., ...)``, so a sweep
+#: Baseline name -> spec builder ``f(depth, width, resolution_scale, *, base_resolution=..., ...)``, so a sweep
 #: can say ``baseline="mobilenetv2"``. Build the model with :func:`scaling.models.build_model`.
 BASELINES = {
     "efficientnet-b0": scaled_spec,
@@ -527,12 +528,12 @@ BASELINES = {
 }
 
 
-def baseline_spec(baseline: str, depth: float = 1.0, width: float = 1.0, resolution: float = 1.0, **kwargs):
-    """``BASELINES[baseline](depth, width, resolution, **kwargs)`` with a one-line error for unknown names."""
+def baseline_spec(baseline: str, depth: float = 1.0, width: float = 1.0, resolution_scale: float = 1.0, **kwargs):
+    """``BASELINES[baseline](depth, width, resolution_scale, **kwargs)``; a one-line error for unknown names."""
     key = baseline.lower()
     if key not in BASELINES:
         raise ScalingError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINES)}")
-    return BASELINES[key](depth, width, resolution, **kwargs)
+    return BASELINES[key](depth, width, resolution_scale, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,20 +576,20 @@ def with_output_stride(spec: NetworkSpec | ResNetSpec, output_stride: int) -> Ne
 # --------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Network:
-    """A baseline scaled by (depth, width, resolution) at ``base_resolution`` px, or a B0-B7 preset.
+    """A baseline scaled by (depth, width, resolution_scale) at ``base_resolution`` px, or a B0-B7 preset.
 
     The one way to name a network: the CLI's network flags, training configs, search candidates and
-    sweep points all hold one. ``depth``, ``width``, ``resolution`` are the multipliers d, w, r of
-    the baseline's TF-rounded table (``resolution``: of ``base_resolution``). ``variant`` picks an
-    official preset instead (EfficientNet-B0 only; at ``base_resolution * native / 224`` px), and
-    then the multipliers must stay 1. ``output_stride`` < 32 is the small-image layout
-    (:func:`with_output_stride`).
+    sweep points all hold one. ``depth``, ``width``, ``resolution_scale`` are the multipliers d, w, r
+    of the baseline's TF-rounded table (``resolution_scale``: of ``base_resolution`` px; its CLI flag
+    is ``--resolution``). ``variant`` picks an official preset instead (EfficientNet-B0 only; at
+    ``base_resolution * native / 224`` px), and then the multipliers must stay 1. ``output_stride``
+    < 32 is the small-image layout (:func:`with_output_stride`).
     """
 
     baseline: str = "efficientnet-b0"
     depth: float = 1.0
     width: float = 1.0
-    resolution: float = 1.0
+    resolution_scale: float = 1.0
     base_resolution: int = B0_RESOLUTION
     output_stride: int = 32
     variant: str | None = None
@@ -598,34 +599,34 @@ class Network:
         """The baseline scaled by d = alpha^phi, w = beta^phi, r = gamma^phi (each coefficient >= 1)."""
         check_coefficients(at_least=1, alpha=alpha, beta=beta, gamma=gamma)
         d, w, r = compound_coefficients(alpha, beta, gamma, phi)
-        return cls(depth=d, width=w, resolution=r, **kwargs)
+        return cls(depth=d, width=w, resolution_scale=r, **kwargs)
 
-    def scaled(self, depth: float = 1.0, width: float = 1.0, resolution: float = 1.0) -> Network:
+    def scaled(self, depth: float = 1.0, width: float = 1.0, resolution_scale: float = 1.0) -> Network:
         """This network scaled again: multipliers multiply (the baseline of a study, scaled by a point)."""
         if self.variant is not None:
             raise ScalingError(f"a preset ({self.variant}) cannot be scaled further; name its (d, w, r) instead")
-        check_coefficients(depth=depth, width=width, resolution=resolution)
+        check_coefficients(depth=depth, width=width, resolution=resolution_scale)
         return dataclasses.replace(self, depth=self.depth * depth, width=self.width * width,
-                                   resolution=self.resolution * resolution)
+                                   resolution_scale=self.resolution_scale * resolution_scale)
 
     def spec(self) -> NetworkSpec | ResNetSpec:
         """The rounded network (raises ScalingError, one line, for anything that cannot be built)."""
         if self.variant is not None:
             if self.baseline.lower() != "efficientnet-b0":
                 raise ScalingError(f"variant {self.variant!r} is an EfficientNet preset, not a {self.baseline}")
-            if (self.depth, self.width, self.resolution) != (1.0, 1.0, 1.0):
+            if (self.depth, self.width, self.resolution_scale) != (1.0, 1.0, 1.0):
                 raise ScalingError("give either a variant or depth/width/resolution multipliers, not both")
             native = PRESETS.get(self.variant.lower(), PRESETS["b0"]).resolution
             spec = preset_spec(self.variant, resolution=_scaled_resolution(
                 self.base_resolution, native / B0_RESOLUTION, RESOLUTION_MULTIPLE))
         else:
-            spec = baseline_spec(self.baseline, self.depth, self.width, self.resolution,
+            spec = baseline_spec(self.baseline, self.depth, self.width, self.resolution_scale,
                                  base_resolution=self.base_resolution)
         return spec if self.output_stride == 32 else with_output_stride(spec, self.output_stride)
 
     def describe(self) -> str:
         """A short human name, e.g. ``efficientnet-b0 d0.25 w0.5 r1 at 16 px``."""
-        what = self.variant or f"{self.baseline} d{self.depth:.4g} w{self.width:.4g} r{self.resolution:.4g}"
+        what = self.variant or f"{self.baseline} d{self.depth:.4g} w{self.width:.4g} r{self.resolution_scale:.4g}"
         stride = "" if self.output_stride == 32 else f", output stride {self.output_stride}"
         return f"{what} at {self.base_resolution} px{stride}"
 
@@ -664,7 +665,7 @@ class Candidate:
     network: Network
     spec: NetworkSpec | ResNetSpec
     merged: tuple[tuple[float, float, float], ...] = ()
-    matched: tuple[float, float, bool] | None = None  # cost-matched (width, resolution, within the band)
+    matched: tuple[float, float, bool] | None = None  # cost-matched (width, resolution_scale, within the band)
 
     @property
     def product(self) -> float:

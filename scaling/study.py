@@ -54,7 +54,7 @@ from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from scaling import config, cost, files, interrupt, plots, recipes, results, runtime, train
-from scaling.config import ConfigError, one_line
+from scaling.config import ConfigError, one_line, upgrade
 from scaling.rules import Network
 
 #: Failure kinds (scaling.results): terminal ones settle their point; retryable ones are retried up to
@@ -100,6 +100,9 @@ EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries
 #: Fields added after studies were committed, with the value that leaves a study as it was: a study's
 #: definition omits them at that value, so an older study resumes under the newer code.
 ADDED_FIELDS = {"budgets": "", "match_macs": 0.0}
+#: Fields renamed after studies were committed (``network.resolution`` -> ``resolution_scale``): a
+#: stored definition is read with the new names (:func:`scaling.config.upgrade`) before it is compared.
+RENAMED_FIELDS = config.RENAMED_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -380,7 +383,7 @@ class Study:
             deadline = time.time() + wait  # the creator may still be queueing points
             while "ready" not in study.user_attrs and time.time() < deadline:
                 time.sleep(0.5)
-            theirs = study.user_attrs.get("definition")
+            theirs = upgrade(study.user_attrs.get("definition"))  # RENAMED_FIELDS applied
             if theirs is not None and theirs != mine:
                 raise StudyError(f"study {config.name!r} exists with another definition (differs in "
                                  f"{', '.join(k.removeprefix('config.') for k in _differs(theirs, mine))}); "

@@ -333,8 +333,9 @@ def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig) -> None:
 
 
 def _differences(cfg: TrainConfig, theirs: dict) -> list[str]:
-    """The fields, execution fields aside, in which the stored config ``theirs`` differs from ``cfg``."""
-    mine = config.to_dict(cfg)
+    """The fields, execution fields aside, in which the stored config ``theirs`` (renames applied,
+    :func:`scaling.config.upgrade`) differs from ``cfg``."""
+    mine, theirs = config.to_dict(cfg), config.upgrade(theirs)
     return sorted(k for k in mine if k not in EXECUTION_FIELDS and theirs.get(k) != mine[k])
 
 

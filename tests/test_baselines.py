@@ -124,14 +124,14 @@ def test_resnet50_exact_params_and_macs():
 
 @pytest.mark.parametrize("width,res", [(0.5, 160), (0.75, 193), (1.4, 224)])
 def test_mobilenet_v2_width_and_resolution_match_torchvision_rules(width, res):
-    spec = rules.mobilenet_v2_spec(width=width, resolution=res / 224)
+    spec = rules.mobilenet_v2_spec(width=width, resolution_scale=res / 224)
     c = cost.count(spec, num_classes=10)
     assert spec.resolution == res
     assert (c.params, c.macs) == _torchvision_mobilenet_v2(width, res, classes=10)
 
 
 def test_resnet_odd_resolution_macs_match_torchvision_padding():
-    spec = rules.resnet_spec(resolution=97 / 224)  # ceil(size / 2) == torch's symmetric padding
+    spec = rules.resnet_spec(resolution_scale=97 / 224)  # ceil(size / 2) == torch's symmetric padding
     assert spec.resolution == 97
     assert (cost.count(spec).params, cost.count(spec).macs) == _torchvision_resnet50(97)
 
@@ -157,7 +157,7 @@ def test_depth_width_resolution_scaling():
     assert [s.out_channels for s in wide.stages] == [24, 32, 48, 88, 136, 224, 448]
     assert (wide.stem_channels, wide.head_channels) == (48, 1792)
     assert mb(width=0.5).head_channels == 1280  # torchvision keeps 1280 below width 1
-    assert mb(resolution=1.3).resolution == 291 and mb(resolution=1.3, base_resolution=32).resolution == 42
+    assert mb(resolution_scale=1.3).resolution == 291 and mb(resolution_scale=1.3, base_resolution=32).resolution == 42
 
     rn = rules.resnet_spec
     assert rn().repeats == (3, 4, 6, 3) and rn().num_blocks == 16
@@ -165,8 +165,8 @@ def test_depth_width_resolution_scaling():
     assert (rn(width=2).widths, rn(width=2).stem_channels, rn(width=2).head_channels) == (
         (128, 256, 512, 1024), 128, 4096)
     assert rn(width=1.4).widths == (88, 176, 360, 720)  # 179.2 -> 176
-    assert rn(resolution=1.3).resolution == 291
-    assert rn(resolution=2).architecture != rn().architecture
+    assert rn(resolution_scale=1.3).resolution == 291
+    assert rn(resolution_scale=2).architecture != rn().architecture
     for build in (mb, rn):  # each dimension costs more
         base = cost.count(build()).macs
         assert all(cost.count(build(*dwr)).macs > base for dwr in [(2, 1, 1), (1, 2, 1), (1, 1, 2)])

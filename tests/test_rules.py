@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import json
 import math
 
 import pytest
@@ -155,7 +156,7 @@ def test_network_names_every_kind_of_network():
     assert rules.Network().spec() == rules.scaled_spec()
     proxy = rules.Network(depth=0.25, width=0.5, base_resolution=16)
     assert proxy.spec() == rules.scaled_spec(0.25, 0.5, base_resolution=16)
-    assert proxy.scaled(2, 1, 1.5) == rules.Network(depth=0.5, width=0.5, resolution=1.5, base_resolution=16)
+    assert proxy.scaled(2, 1, 1.5) == rules.Network(depth=0.5, width=0.5, resolution_scale=1.5, base_resolution=16)
     compound = rules.Network.compound(1.2, 1.1, 1.15, 2, base_resolution=32)
     assert compound.spec().architecture == rules.compound_spec(1.2, 1.1, 1.15, 2, base_resolution=32).architecture
     b3 = rules.Network(variant="b3", base_resolution=32)
@@ -189,7 +190,7 @@ def test_small_image_layout_of_resnet_drops_stem_then_pool():
         rules.Network(output_stride=12).spec()
 
 
-@pytest.mark.parametrize("kwargs", [dict(depth=1e9), dict(width=1e6), dict(resolution=100),
+@pytest.mark.parametrize("kwargs", [dict(depth=1e9), dict(width=1e6), dict(resolution_scale=100),
                                     dict(depth=float("inf")), dict(depth=float("nan"))])
 def test_absurd_networks_are_refused_without_building_them(kwargs):
     with pytest.raises(rules.ScalingError) as info:
@@ -227,3 +228,64 @@ def test_models_read_the_activation_field():
     assert stem_act(small) is jax.nn.silu
     assert stem_act(dataclasses.replace(small, activation="relu6")) is jax.nn.relu6  # the field, not the name
     assert stem_act(rules.mobilenet_v2_spec(0.25, 0.25, name="custom")) is jax.nn.relu6
+
+
+def test_resolution_is_pixels_and_resolution_scale_the_multiplier():
+    spec = rules.scaled_spec(1, 1, resolution_scale=1.5, base_resolution=32)
+    assert (spec.resolution, spec.resolution_scale) == (48, 1.5)
+    assert rules.baseline_spec("resnet50", resolution_scale=1.5, base_resolution=32).resolution == 48
+    assert rules.preset_spec("b3").resolution == 300
+
+
+
+def test_resolution_scale_is_the_multiplier_and_resolution_the_pixels():
+    network = rules.Network(resolution_scale=1.5, base_resolution=32).scaled(resolution_scale=2)
+    assert network.resolution_scale == 3.0 and not hasattr(network, "resolution")
+    assert (network.spec().resolution, network.spec().resolution_scale) == (96, 3.0)
+    assert "r3 at 32 px" in network.describe()
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Configs stored before Network.resolution became Network.resolution_scale
+# ------------------------------------------------------------------------------------------------
+def _stored_before_the_rename(tree):
+    """``tree`` as the code before the rename wrote it: each network's multiplier under ``resolution``."""
+    if isinstance(tree, dict):
+        return {k: (_stored_before_the_rename(v) if k != "network" else
+                    {("resolution" if kk == "resolution_scale" else kk): vv for kk, vv in v.items()})
+                for k, v in tree.items()}
+    return tree
+
+
+def test_a_stored_config_with_the_old_name_reads_as_the_new():
+    from scaling import config, train
+
+    cfg = train.TrainConfig(network=rules.Network(depth=0.25, width=0.25, resolution_scale=1.3, base_resolution=32))
+    old = _stored_before_the_rename(json.loads(json.dumps(config.to_dict(cfg))))
+    assert old["network"]["resolution"] == 1.3 and "resolution_scale" not in old["network"]
+    assert list(config.upgrade(old)["network"]) == list(config.to_dict(cfg)["network"])  # the field order too
+    assert config.upgrade(old) == config.to_dict(cfg) and config.from_dict(train.TrainConfig, old) == cfg
+    assert train._differences(cfg, old) == []  # a run's workdir written before the rename resumes
+    assert train._differences(cfg, {**old, "network": {**old["network"], "resolution": 1.4}}) == ["network"]
+
+
+def test_a_study_defined_before_the_rename_resumes(tmp_path):
+    from scaling import study
+    from scaling.sweeps import SweepConfig
+    from scaling.train import TrainConfig
+
+    cfg = SweepConfig(study=study.StudyConfig(name="renamed", results_dir=str(tmp_path)), sweep="resolution")
+    points = [study.Point(f"r{r:g}", 0, cfg.study.train.network.scaled(1, 1, r), {"r": r}) for r in (1.0, 1.3)]
+    assert study.RENAMED_FIELDS == {"network": {"resolution": "resolution_scale"}}
+    run = study.Study.open(cfg.study, "sweep:resolution", points, study.config_dict(cfg))
+    mine = run.optuna.user_attrs["definition"]
+    old = _stored_before_the_rename(mine)
+    assert old != mine and old["config"]["study"]["train"]["network"]["resolution"] == 1.0
+    run.optuna.set_user_attr("definition", old)  # as the code before the rename stored it
+    study.Study.open(cfg.study, "sweep:resolution", points, study.config_dict(cfg))  # the same study: resumes
+    other = SweepConfig(study=study.StudyConfig(name="renamed", results_dir=str(tmp_path),
+                                                train=TrainConfig(network=rules.Network(resolution_scale=1.1))),
+                        sweep="resolution")
+    with pytest.raises(study.StudyError, match=r"differs in study\.train\.network"):
+        study.Study.open(other.study, "sweep:resolution", points, study.config_dict(other))

@@ -177,7 +177,7 @@ def _fake_train(fail=None):
         calls.append((n.width, config.seed))
         if fail and n.width in fail:
             raise fail[n.width]
-        return fake_result(config, 0.5 + 0.3 * n.resolution - 0.1 * n.width + 0.01 * config.seed)
+        return fake_result(config, 0.5 + 0.3 * n.resolution_scale - 0.1 * n.width + 0.01 * config.seed)
 
     fake.calls = calls
     return fake
