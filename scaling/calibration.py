@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling import config, recipes, rules
+from scaling import config, recipes, scaling_math
 from scaling import study as runner
 from scaling.study import Point, StudyConfig, StudyError
 
@@ -47,7 +47,7 @@ def networks(cfg: CalibrationConfig) -> list[tuple[float, float, float]]:
 
 def points(cfg: CalibrationConfig) -> list[Point]:
     """One point per (network, learning-rate factor, seed); the factor scales the resolved recipe's lr."""
-    factors = rules.parse_range(cfg.lr_factors)
+    factors = scaling_math.parse_range(cfg.lr_factors)
     if min(factors) <= 0:
         raise CalibrationError(f"lr_factors must be positive, got {cfg.lr_factors!r}")
     lr = recipes.resolve(cfg.study.train).lr

@@ -55,7 +55,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from scaling import config, cost, files, interrupt, plots, recipes, results, runtime, train
 from scaling.config import ConfigError, one_line, upgrade
-from scaling.rules import Network
+from scaling.network import Network
 
 #: Failure kinds (scaling.results): terminal ones settle their point; retryable ones are retried up to
 #: ``max_retries`` times; interruptions (the study stopped: a kill of the whole study, Ctrl-C, a full

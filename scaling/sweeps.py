@@ -22,8 +22,9 @@ import dataclasses
 import json
 import math
 
-from scaling import budgets, config, cost, plots, results, rules, search
+from scaling import budgets, config, cost, plots, results, scaling_math, search
 from scaling import study as runner
+from scaling.network import merge_identical
 from scaling.study import Point, StudyConfig, StudyError
 
 SWEEPS = ("width", "depth", "resolution", "width-baselines", "compound-vs-single")
@@ -98,7 +99,7 @@ def _dwr(dimension: str, value: float) -> tuple[float, float, float]:
 
 
 def _values(cfg: SweepConfig, default: str) -> list[float]:
-    values = rules.parse_range(cfg.values or PAPER_VALUES[default])
+    values = scaling_math.parse_range(cfg.values or PAPER_VALUES[default])
     if not values or min(values) <= 0:
         raise SweepError(f"sweep values must be positive, got {cfg.values!r}")
     return values
@@ -142,18 +143,19 @@ def members(cfg: SweepConfig, num_classes: int) -> list[Member]:
         return [Member(f"d={d:g}, r={r:g}", w, f"w={w:g}", (d, w, r))
                 for d, r in pairs for w in _values(cfg, "width")]
     if name == "compound-vs-single":
-        rules.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
-        phis = rules.parse_phis(cfg.phi)
+        scaling_math.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
+        phis = scaling_math.parse_phis(cfg.phi)
         if min(phis) < 0:
             raise SweepError(f"phi must be >= 0 (single-dimension networks are matched from above 1), got {cfg.phi}")
         out = []
         for dim in plots.SINGLE_DIMENSIONS:
             for phi in phis:
-                target = _macs(cfg, rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi), num_classes)
+                dwr = scaling_math.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)
+                target = _macs(cfg, dwr, num_classes)
                 v = match_macs(cfg, dim, target, num_classes)
                 out.append(Member(dim, v, f"{dim[0]}={v:g}", _dwr(dim, v)))
         out += [Member("compound", phi, f"phi={phi:g}",
-                       rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)) for phi in phis]
+                       scaling_math.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)) for phi in phis]
         return out
     raise SweepError(f"unknown sweep {name!r}; choose from {', '.join(SWEEPS)}")
 
@@ -162,7 +164,7 @@ def points(cfg: SweepConfig, num_classes: int) -> list[Point]:
     """One study point per distinct network (x seeds); its ``members`` attribute lists its figure points."""
     baseline = cfg.study.train.network
     out = []
-    for first, _, group in rules.merge_identical(members(cfg, num_classes), lambda m: baseline.scaled(*m.dwr).spec()):
+    for first, _, group in merge_identical(members(cfg, num_classes), lambda m: baseline.scaled(*m.dwr).spec()):
         d, w, r = first.dwr
         attrs = {"members": json.dumps([{"line": m.line, "coefficient": m.coefficient, "label": m.label}
                                         for m in group])}

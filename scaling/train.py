@@ -30,9 +30,10 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from scaling import checkpoint, config, cost, data, files, recipes, rules, runtime
+from scaling import arch, checkpoint, config, cost, data, files, recipes, runtime
 from scaling.config import ConfigError
 from scaling.models import build_model
+from scaling.network import Network
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,7 +51,7 @@ class TrainingDiverged(RuntimeError):
 class TrainConfig:
     """Everything that defines a run. ``None`` means "the recipe's value" for the recipe knobs."""
 
-    network: rules.Network = rules.Network()
+    network: Network = Network()
     # data
     dataset: str = "digits"
     data_dir: str | None = None
@@ -96,7 +97,7 @@ class TrainConfig:
 EXECUTION_FIELDS = ("quiet", "compilation_cache", "num_devices", "data_dir", "depthwise_impl", "unroll")
 
 
-def network_spec(cfg: TrainConfig) -> rules.NetworkSpec | rules.ResNetSpec:
+def network_spec(cfg: TrainConfig) -> arch.NetworkSpec | arch.ResNetSpec:
     """The rounded network of ``cfg``, with the recipe's dropout and stochastic depth where set."""
     spec = cfg.network.spec()
     changes = {k: getattr(cfg, k) for k in ("dropout_rate", "drop_connect_rate") if getattr(cfg, k) is not None}
@@ -118,7 +119,7 @@ def load_dataset(cfg: TrainConfig) -> data.Dataset:
                      image_size=cfg.image_size)
 
 
-def prepare(cfg: TrainConfig) -> tuple[TrainConfig, rules.NetworkSpec | rules.ResNetSpec, list]:
+def prepare(cfg: TrainConfig) -> tuple[TrainConfig, arch.NetworkSpec | arch.ResNetSpec, list]:
     """Validate a config without touching the disk or the data: (resolved config, spec, devices)."""
     cfg = recipes.resolve(cfg)
     spec = network_spec(cfg)
@@ -204,7 +205,7 @@ def _copy(tree):
 class Trainer:
     """Model, optimiser and the jitted steps for one resolved config; holds no data."""
 
-    def __init__(self, cfg: TrainConfig, spec: rules.NetworkSpec | rules.ResNetSpec, num_classes: int,
+    def __init__(self, cfg: TrainConfig, spec: arch.NetworkSpec | arch.ResNetSpec, num_classes: int,
                  steps_per_epoch: int, total_steps: int, mesh: jax.sharding.Mesh):
         self.cfg, self.mesh = cfg, mesh
         self.schedule = recipes.learning_rate_schedule(cfg, steps_per_epoch, total_steps)

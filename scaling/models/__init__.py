@@ -5,7 +5,7 @@ Submodules are imported lazily, so ``import scaling.models.layers`` stays light.
 
 from __future__ import annotations
 
-from scaling.rules import NetworkSpec, ResNetSpec
+from scaling.arch import NetworkSpec, ResNetSpec
 
 
 def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtype=None, depthwise_impl: str = "auto",
@@ -14,7 +14,7 @@ def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtyp
     """The NNX module for ``spec``: :class:`EfficientNet` for a NetworkSpec, :class:`ResNet` for a ResNetSpec.
 
     ``activation=None`` means the spec's own ``activation`` field: "swish" for EfficientNet, "relu6" for
-    what :func:`scaling.rules.mobilenet_v2_spec` makes, "relu" for a ResNetSpec. ``bn_momentum=None`` means the
+    what :func:`scaling.arch.mobilenet_v2_spec` makes, "relu" for a ResNetSpec. ``bn_momentum=None`` means the
     model's default (EfficientNet/MobileNetV2: TF's 0.99; ResNet: torchvision's 0.9). ``depthwise_impl``
     only matters for MBConv networks; a ResNet has no depthwise convolution. ``zero_init_residual``
     starts every residual block as the identity and ``zero_init_head`` the classifier at the uniform

@@ -1,6 +1,6 @@
 """EfficientNet in Flax NNX, exact to the official TF reference (tensorflow/tpu efficientnet_model.py).
 
-NHWC. Built from a frozen :class:`scaling.rules.NetworkSpec` (a preset, (d, w, r), or
+NHWC. Built from a frozen :class:`scaling.arch.NetworkSpec` (a preset, (d, w, r), or
 (alpha, beta, gamma, phi)). Params are fp32; ``dtype`` sets the compute dtype (bf16 on GPU/TPU).
 ``model.train()`` / ``model.eval()`` switch BN statistics, dropout and stochastic depth.
 
@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from scaling.arch import NetworkSpec
 from scaling.cost import se_width
 from scaling.models.initializers import conv_init, dense_init, depthwise_init, ones, zeros
 from scaling.models.layers import Pointwise, Stage, depthwise_conv, drop_path, stage_keys
-from scaling.rules import NetworkSpec
 
 BN_MOMENTUM = 0.99  # TF's moving-average decay; Flax uses the same convention
 BN_EPSILON = 1e-3  # TF's; Flax's default is 1e-5

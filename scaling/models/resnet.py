@@ -21,10 +21,10 @@ from collections.abc import Callable
 import jax.numpy as jnp
 from flax import nnx
 
+from scaling.arch import ResNetSpec
 from scaling.models.efficientnet import ACTIVATIONS
 from scaling.models.initializers import conv_init, linear_init, ones, zeros
 from scaling.models.layers import PatchConv, Stage, drop_path, stage_keys
-from scaling.rules import ResNetSpec
 
 BN_MOMENTUM = 0.9  # decay of the moving averages; torchvision's momentum=0.1
 BN_EPSILON = 1e-5  # torchvision's (and Flax's) default
@@ -68,7 +68,7 @@ class Bottleneck(nnx.Module):
 
 
 class ResNet(nnx.Module):
-    """Bottleneck ResNet from a :class:`scaling.rules.ResNetSpec` (ResNet-50 by default layout).
+    """Bottleneck ResNet from a :class:`scaling.arch.ResNetSpec` (ResNet-50 by default layout).
 
     Args:
       spec: the rounded network (repeats, widths, stem, resolution).
