@@ -285,8 +285,10 @@ def _rdb_storage(study: StudyConfig, attempts: int = 5) -> optuna.storages.RDBSt
 # The study
 # --------------------------------------------------------------------------------------------
 def definition(kind: str, config_dict: dict, points: list[Point]) -> dict:
-    """What makes a study: rerunning with another definition under the same name is an error."""
-    cfg = json.loads(json.dumps(config_dict))
+    """What makes a study: rerunning with another definition under the same name is an error.
+
+    ``config_dict`` may be a stored one (``summary.json``'s): it is read with RENAMED_FIELDS applied."""
+    cfg = upgrade(json.loads(json.dumps(config_dict)))
     for holder in _dicts(cfg):
         for name in (*EXECUTION_FIELDS, *train.EXECUTION_FIELDS):
             holder.pop(name, None)

@@ -123,6 +123,8 @@ def test_a_study_defined_before_the_rename_resumes(tmp_path):
     old = _stored_before_the_rename(mine)
     assert old != mine and old["config"]["study"]["train"]["network"]["resolution"] == 1.0
     run.optuna.set_user_attr("definition", old)  # as the code before the rename stored it
+    stored_config = _stored_before_the_rename(study.config_dict(cfg))  # as summary.json holds it
+    assert study.definition("sweep:resolution", stored_config, points) == mine
     study.Study.open(cfg.study, "sweep:resolution", points, study.config_dict(cfg))  # the same study: resumes
     other = SweepConfig(study=study.StudyConfig(name="renamed", results_dir=str(tmp_path),
                                                 train=TrainConfig(network=Network(resolution_scale=1.1))),
