@@ -174,8 +174,9 @@ def part_correctness(plan: Plan, scratch: Path, deadline: float) -> dict:
     import numpy as np
     from flax import nnx
 
-    from scaling import checkpoint, rules, train
+    from scaling import checkpoint, train
     from scaling.models import build_model
+    from scaling.network import Network
 
     checks, runs = [], {}
 
@@ -187,7 +188,7 @@ def part_correctness(plan: Plan, scratch: Path, deadline: float) -> dict:
             detail, passed = _one_line(e), False
         checks.append(dict(check=name, passed=passed, detail=detail, seconds=round(time.perf_counter() - t0, 1)))
 
-    base = dict(network=rules.Network(depth=0.25, width=0.5, base_resolution=16), dataset="digits",
+    base = dict(network=Network(depth=0.25, width=0.5, base_resolution=16), dataset="digits",
                 limit_train=480, limit_test=160, batch_size=plan.proxy_batch, steps_per_epoch=plan.proxy_steps,
                 dtype="bfloat16", num_devices=1,
                 compilation_cache=str(scratch / "jax-cache-correctness"), quiet=True)
@@ -237,7 +238,7 @@ def part_correctness(plan: Plan, scratch: Path, deadline: float) -> dict:
 
     def scanned_equals_unrolled():
         depth, width, res, batch = plan.scan
-        spec = rules.Network(depth=depth, width=width, base_resolution=res).spec()
+        spec = Network(depth=depth, width=width, base_resolution=res).spec()
         spec = dataclasses.replace(spec, drop_connect_rate=0.2)
         x = jax.random.normal(jax.random.key(2), (batch, res, res, 3))
         y = jnp.arange(batch) % 10
@@ -355,7 +356,8 @@ def part_limits(plan: Plan, scratch: Path, deadline: float) -> dict:
     jax = _start_jax()
     import numpy as np
 
-    from scaling import cost, rules, runtime, train
+    from scaling import cost, runtime, train
+    from scaling.network import Network
 
     device = jax.devices()[0]
     out = dict(device=device.device_kind, platform=device.platform, matmul=_matmul_rate(plan.matmul_n),
@@ -365,7 +367,7 @@ def part_limits(plan: Plan, scratch: Path, deadline: float) -> dict:
     # Our train step at the first size, with the compilation cache part 2 filled.
     res, batch = plan.resolutions[0], plan.batch
     runtime.enable_compilation_cache(str(scratch / f"jax-cache-{res}px"))
-    network = rules.Network(depth=plan.depth, width=plan.width, base_resolution=res)
+    network = Network(depth=plan.depth, width=plan.width, base_resolution=res)
     cfg, spec, _ = train.prepare(train.TrainConfig(network=network, batch_size=batch, recipe="paper",
                                                    dtype=plan.dtype, depthwise_impl="xla",
                                                    compilation_cache=None, quiet=True))
@@ -548,7 +550,7 @@ def folder_from_npz(npz: Path, root: Path) -> str:
 
 def sweep_config(plan: Plan, name: str, results_dir: Path, dataset: str):
     from scaling import proxies, search
-    from scaling.rules import Network
+    from scaling.network import Network
     from scaling.study import StudyConfig
 
     depth, width, res = plan.sweep_network

@@ -128,12 +128,13 @@ def setup_ours(impl: str, job: Job, cache: str | None = None) -> Row:
     import jax
     import numpy as np
 
-    from scaling import rules, train
+    from scaling import train
     from scaling.models.layers import default_depthwise_impl
+    from scaling.network import Network
 
     runtime.enable_compilation_cache(cache)
     res, batch = job.resolution, job.batch
-    network = rules.Network(depth=job.depth, width=job.width, base_resolution=res)
+    network = Network(depth=job.depth, width=job.width, base_resolution=res)
     cfg, spec, _ = train.prepare(train.TrainConfig(network=network, batch_size=batch, recipe=job.recipe,
                                                    dtype=job.dtype, depthwise_impl=impl, unroll=job.unroll,
                                                    compilation_cache=None, quiet=True))

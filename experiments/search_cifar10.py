@@ -17,7 +17,7 @@ alpha, beta, gamma in 1.00-1.40 by 0.05 with |alpha beta^2 gamma^2 - 2| <= 0.1.
 """
 
 from scaling import proxies
-from scaling.rules import Network
+from scaling.network import Network
 from scaling.search import SearchConfig
 from scaling.study import StudyConfig
 

@@ -17,7 +17,7 @@ Baseline: B0 (depth 1, width 1) at 128 px. Grid: alpha 1-1.4 and beta 1-1.3 by 0
 """
 
 from scaling import proxies
-from scaling.rules import Network
+from scaling.network import Network
 from scaling.search import SearchConfig
 from scaling.study import StudyConfig
 from scaling.train import TrainConfig

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling import config, recipes, rules, study
+from scaling import config, recipes, scaling_math, study
 from scaling.study import Point, StudyConfig, StudyError
 
 
@@ -46,7 +46,7 @@ def networks(cfg: CalibrationConfig) -> list[tuple[float, float, float]]:
 
 def points(cfg: CalibrationConfig) -> list[Point]:
     """One point per (network, learning-rate factor, seed); the factor scales the resolved recipe's lr."""
-    factors = rules.parse_range(cfg.lr_factors)
+    factors = scaling_math.parse_range(cfg.lr_factors)
     if min(factors) <= 0:
         raise CalibrationError(f"lr_factors must be positive, got {cfg.lr_factors!r}")
     lr = recipes.resolve(cfg.study.train).lr

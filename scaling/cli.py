@@ -1,9 +1,9 @@
 """The ``scaling`` command: thin subcommands that map flags onto the package's functions.
 
 Every config field is a flag of the same name (``--epochs``, ``--seeds``, ``--depth``; the study's
-name is ``--study``), applied by the one override path :func:`scaling.config.override`. Bad input
-prints one line on stderr and exits with status 2; nothing here holds logic a notebook would have
-to copy.
+name is ``--study`` and the network's ``resolution_scale`` is ``--resolution``), applied by the one
+override path :func:`scaling.config.override`. Bad input prints one line on stderr and exits with
+status 2; nothing here holds logic a notebook would have to copy.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import sys
 import types
 import typing
 
-from scaling import config, cost, files, interrupt, rules, runtime
+from scaling import arch, config, cost, files, interrupt, runtime, scaling_math
+from scaling.network import Network, grid_candidates
 
 EXIT_USAGE = 2
 #: A run that failed on its own (divergence), a study that ended with points failed, a full disk.
 EXIT_FAILED = 1
-#: Flag names that differ from their field's name.
-FLAG_NAMES = {"name": "study"}
+#: Flag names that differ from their field's name (``--resolution`` sets the multiplier
+#: ``Network.resolution_scale``; ``--base-resolution`` the pixels it multiplies).
+FLAG_NAMES = {"name": "study", "resolution_scale": "resolution"}
 
 
 class UsageError(Exception):
@@ -82,16 +84,16 @@ def _add_compound_flags(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{name}", dest=f"compound_{name}", type=_float)
 
 
-def _with_compound(args: argparse.Namespace, network: rules.Network) -> rules.Network:
-    """``network`` with (depth, width, resolution) = (alpha, beta, gamma)^phi when those flags are given."""
+def _with_compound(args: argparse.Namespace, network: Network) -> Network:
+    """``network`` with (depth, width, resolution_scale) = (alpha, beta, gamma)^phi when those flags are given."""
     values = [getattr(args, f"compound_{k}") for k in ("alpha", "beta", "gamma", "phi")]
     if all(v is None for v in values):
         return network
     if any(v is None for v in values):
         raise UsageError("--alpha, --beta, --gamma and --phi go together")
-    if any(getattr(args, k, None) is not None for k in ("depth", "width", "resolution", "variant")):
+    if any(getattr(args, k, None) is not None for k in ("depth", "width", "resolution_scale", "variant")):
         raise UsageError("give either --depth/--width/--resolution (or --variant) or --alpha/--beta/--gamma/--phi")
-    return rules.Network.compound(*values, baseline=network.baseline, base_resolution=network.base_resolution,
+    return Network.compound(*values, baseline=network.baseline, base_resolution=network.base_resolution,
                                   output_stride=network.output_stride)
 
 
@@ -99,16 +101,16 @@ def _with_compound(args: argparse.Namespace, network: rules.Network) -> rules.Ne
 # Subcommands
 # --------------------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> None:
-    given = _given(args, rules.Network)
-    network = _with_compound(args, config.override(rules.Network(), **given))
-    if network != rules.Network() or given:
+    given = _given(args, Network)
+    network = _with_compound(args, config.override(Network(), **given))
+    if network != Network() or given:
         _print_table([cost.describe(network.spec(), args.num_classes)], args.json)
         return
-    names = list(rules.PRESETS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
+    names = list(arch.PRESETS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     rows = []
     for name in names:
-        row = cost.describe(rules.preset_spec(name), args.num_classes)
-        paper_params, paper_flops, paper_top1 = rules.PAPER_TABLE2[row["network"]]
+        row = cost.describe(arch.preset_spec(name), args.num_classes)
+        paper_params, paper_flops, paper_top1 = arch.PAPER_TABLE2[row["network"]]
         row |= {"paper_params_M": paper_params, "params_diff_M": round(row["params"] / 1e6 - paper_params, 2),
                 "paper_flops_B": paper_flops, "gmacs_diff": round(row["gmacs"] - paper_flops, 3),
                 "paper_top1": paper_top1}
@@ -117,10 +119,10 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_grid(args: argparse.Namespace) -> None:
-    points = rules.feasible_grid(rules.parse_range(args.alpha), rules.parse_range(args.beta),
-                                 rules.parse_range(args.gamma), args.target, args.tol)
-    baseline = rules.Network(base_resolution=args.base_resolution, output_stride=args.output_stride)
-    candidates = rules.grid_candidates(points, baseline, args.target)
+    points = scaling_math.feasible_grid(scaling_math.parse_range(args.alpha), scaling_math.parse_range(args.beta),
+                                        scaling_math.parse_range(args.gamma), args.target, args.tol)
+    baseline = Network(base_resolution=args.base_resolution, output_stride=args.output_stride)
+    candidates = grid_candidates(points, baseline, args.target)
     _print_table(cost.candidate_rows(candidates, baseline.spec(), args.num_classes), args.json)
     if not args.json:
         print(f"{len(points)} feasible points, {len(candidates)} distinct networks "
@@ -134,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = config.override(train.TrainConfig(), **_given(args, train.TrainConfig))
     cfg = dataclasses.replace(cfg, network=_with_compound(args, cfg.network))
     n = cfg.network
-    name = n.variant or f"{n.baseline}-d{n.depth:.4g}-w{n.width:.4g}-r{n.resolution:.4g}"
+    name = n.variant or f"{n.baseline}-d{n.depth:.4g}-w{n.width:.4g}-r{n.resolution_scale:.4g}"
     dataset = cfg.dataset.replace(":", "_").replace("/", "_")
     workdir = args.workdir or f"runs/{name}-{n.base_resolution}px-{dataset}-s{cfg.seed}"
     result = train.train_and_evaluate(cfg, workdir)
@@ -197,7 +199,7 @@ def cmd_scale_up(args: argparse.Namespace) -> int:
         cfg = search.load_config(args.config or search.DEFAULT_EXPERIMENT)
     cfg = config.override(cfg, **given)
     cfg = config.override(cfg, name=args.name or search.scale_up_name(cfg, *coefficients))
-    phis = rules.parse_phis(args.phi)
+    phis = scaling_math.parse_phis(args.phi)
     points = search.scale_up_points(cfg, *coefficients, phis)
     dataset = search.validate(cfg, points, check_storage=args.train)
     _print_table(search.scale_up_table(cfg, *coefficients, phis, dataset.num_classes), args.json)
@@ -358,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="all", help="comma-separated presets (b0..b7) or 'all'")
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _add_fields(p, rules.Network)
+    _add_fields(p, Network)
     _add_compound_flags(p)
     p.set_defaults(func=cmd_models)
 
@@ -368,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gamma", default="1:1.4:0.05")
     p.add_argument("--target", type=_float, default=2.0, help="alpha*beta^2*gamma^2 target (default 2)")
     p.add_argument("--tol", type=_float, default=0.1, help="allowed |product - target| (default 0.1)")
-    p.add_argument("--base-resolution", type=int, default=rules.B0_RESOLUTION)
+    p.add_argument("--base-resolution", type=int, default=arch.B0_RESOLUTION)
     p.add_argument("--output-stride", type=int, default=32, help="32 (B0), 16 or 8: the small-image layout")
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--json", action="store_true")
@@ -485,7 +487,7 @@ def exit_code(error: BaseException) -> int | None:
     from scaling.data import DatasetError
     from scaling.train import TrainingDiverged
 
-    if isinstance(error, (UsageError, rules.ScalingError, DatasetError, config.ConfigError)):
+    if isinstance(error, (UsageError, scaling_math.ScalingError, DatasetError, config.ConfigError)):
         return EXIT_USAGE
     if isinstance(error, (TrainingDiverged, files.DiskFull)):
         return EXIT_FAILED

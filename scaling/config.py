@@ -75,13 +75,36 @@ def _replace(obj, changes: dict[tuple[str, ...], Any]):
     return dataclasses.replace(obj, **own)
 
 
+#: Fields renamed after configs were stored (study definitions, ``config.json``, ``summary.json``):
+#: the key a field is stored under -> {old name: new name} inside it. :func:`upgrade` applies it, so
+#: a stored config reads as the newer code writes it.
+RENAMED_FIELDS = {"network": {"resolution": "resolution_scale"}}  # Network's multiplier r
+
+
+def upgrade(tree):
+    """A copy of the JSON tree ``tree`` with every :data:`RENAMED_FIELDS` rename applied (key order kept)."""
+    if isinstance(tree, list):
+        return [upgrade(v) for v in tree]
+    if not isinstance(tree, dict):
+        return tree
+    out = {}
+    for key, value in tree.items():
+        renames = RENAMED_FIELDS.get(key)
+        if renames and isinstance(value, dict):
+            value = {renames.get(k, k): v for k, v in value.items()}
+        out[key] = upgrade(value)
+    return out
+
+
 def to_dict(config) -> dict:
     """The config as plain JSON-ready values (nested dicts)."""
     return dataclasses.asdict(config)
 
 
 def from_dict(cls, values: dict):
-    """The dataclass tree ``cls`` from :func:`to_dict`'s output (ConfigError for unknown keys)."""
+    """The dataclass tree ``cls`` from :func:`to_dict`'s output, stored ones with renamed fields too
+    (:func:`upgrade`); ConfigError for unknown keys."""
+    values = upgrade(values)
     hints = _hints(cls)
     unknown = sorted(set(values) - set(hints))
     if unknown:

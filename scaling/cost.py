@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from scaling.rules import NetworkSpec, ResNetSpec
+from scaling.arch import NetworkSpec, ResNetSpec
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling.rules import Network
+from scaling.network import Network
 from scaling.train import TrainConfig
 
 #: One epoch of two steps on 160 digits images: checks that everything runs, measures nothing.

@@ -3,7 +3,7 @@ step 2, the baseline scaled up by (alpha, beta, gamma)^phi.
 
 Both are point lists for the one study runner (:mod:`scaling.study`): exactly-once runs, resume,
 shared storage, failures and outputs are its business. Step 1's points are the feasible grid's
-distinct networks (points that round to one network are merged, :func:`scaling.rules.grid_candidates`)
+distinct networks (points that round to one network are merged, :func:`scaling.grid_candidates`)
 times the seeds; the winner is the best seed mean of minival top-1.
 """
 
@@ -13,7 +13,8 @@ import dataclasses
 import json
 import math
 
-from scaling import config, cost, results, rules, study
+from scaling import arch, config, cost, results, scaling_math, study
+from scaling.network import Candidate, Network, grid_candidates, merge_identical
 from scaling.study import Point, StudyConfig, StudyError
 
 PAPER_POINT = (1.2, 1.1, 1.15)
@@ -39,12 +40,12 @@ def load_config(name_or_path: str = DEFAULT_EXPERIMENT) -> SearchConfig:
     return config.load_experiment(name_or_path, SearchConfig)
 
 
-def candidates(cfg: SearchConfig, num_classes: int = 10) -> list[rules.Candidate]:
+def candidates(cfg: SearchConfig, num_classes: int = 10) -> list[Candidate]:
     """The feasible grid at phi = 1 on the config's baseline, merged where points round to one network;
     with ``match_macs``, each at its cost-matched resolution and width (:func:`match_cost`)."""
-    grid = rules.feasible_grid(rules.parse_range(cfg.alpha), rules.parse_range(cfg.beta),
-                               rules.parse_range(cfg.gamma), cfg.target, cfg.tol)
-    cands = rules.grid_candidates(grid, cfg.study.train.network, cfg.target)
+    grid = scaling_math.feasible_grid(scaling_math.parse_range(cfg.alpha), scaling_math.parse_range(cfg.beta),
+                                      scaling_math.parse_range(cfg.gamma), cfg.target, cfg.tol)
+    cands = grid_candidates(grid, cfg.study.train.network, cfg.target)
     if cfg.match_macs < 0:
         raise StudyError(f"match_macs must be >= 0 (0: off; 0.03: within 3%), got {cfg.match_macs}")
     return match_cost(cfg, cands, num_classes) if cfg.match_macs else cands
@@ -54,7 +55,7 @@ def candidates(cfg: SearchConfig, num_classes: int = 10) -> list[rules.Candidate
 WIDTH_STEPS = sorted((j / 100 for j in range(-20, 21)), key=abs)
 
 
-def match_cost(cfg: SearchConfig, cands: list[rules.Candidate], num_classes: int) -> list[rules.Candidate]:
+def match_cost(cfg: SearchConfig, cands: list[Candidate], num_classes: int) -> list[Candidate]:
     """Each candidate with its resolution (and, where that cannot, its width) changed so that its real
     MACs are within ``cfg.match_macs`` of ``cfg.target`` x the baseline's, the nearest to it.
 
@@ -88,11 +89,11 @@ def match_cost(cfg: SearchConfig, cands: list[rules.Candidate], num_classes: int
         network = base.scaled(c.alpha, width, px / px0)
         out.append(dataclasses.replace(c, network=network, spec=network.spec(),
                                        matched=(width, px / px0, bool(within))))
-    merged = rules.merge_identical(out, lambda c: c.spec)
+    merged = merge_identical(out, lambda c: c.spec)
     return [dataclasses.replace(first, merged=tuple(m for c in group for m in c.merged)) for first, _, group in merged]
 
 
-def candidate_table(cfg: SearchConfig, cands: list[rules.Candidate], num_classes: int) -> list[dict]:
+def candidate_table(cfg: SearchConfig, cands: list[Candidate], num_classes: int) -> list[dict]:
     """The dry-run table: coefficients, rounded network, params, MACs, MAC ratio to the baseline."""
     rows = cost.candidate_rows(cands, cfg.study.train.network.spec(), num_classes)
     for row, cand in zip(rows, cands, strict=True):
@@ -101,7 +102,7 @@ def candidate_table(cfg: SearchConfig, cands: list[rules.Candidate], num_classes
     return rows
 
 
-def search_points(cfg: SearchConfig, cands: list[rules.Candidate]) -> list[Point]:
+def search_points(cfg: SearchConfig, cands: list[Candidate]) -> list[Point]:
     """Step 1: every merged candidate times the seeds."""
     return [Point(c.key, seed, c.network, {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma, "phi": 1.0},
                   {"merged": " ".join(f"{a:g}/{b:g}/{g:g}" for a, b, g in c.merged),
@@ -109,16 +110,16 @@ def search_points(cfg: SearchConfig, cands: list[rules.Candidate]) -> list[Point
             for c in cands for seed in range(cfg.study.seeds)]
 
 
-def _matched_attrs(c: rules.Candidate) -> dict:
+def _matched_attrs(c: Candidate) -> dict:
     if c.matched is None:
         return {}
     width, resolution, ok = c.matched
     return {"matched_width": width, "matched_resolution": resolution, "cost_matched": ok}
 
 
-def scale_up_network(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phi: float) -> rules.Network:
-    rules.check_coefficients(at_least=1, alpha=alpha, beta=beta, gamma=gamma)
-    return cfg.study.train.network.scaled(*rules.compound_coefficients(alpha, beta, gamma, phi))
+def scale_up_network(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phi: float) -> Network:
+    scaling_math.check_coefficients(at_least=1, alpha=alpha, beta=beta, gamma=gamma)
+    return cfg.study.train.network.scaled(*scaling_math.compound_coefficients(alpha, beta, gamma, phi))
 
 
 def scale_up_points(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phis: list[float]) -> list[Point]:
@@ -132,19 +133,19 @@ def scale_up_table(cfg: SearchConfig, alpha: float, beta: float, gamma: float, p
                    num_classes: int) -> list[dict]:
     """The phi networks beside the nominal 2^phi and the published B0-B7 (paper Table 2)."""
     base = cost.count(scale_up_network(cfg, alpha, beta, gamma, 0).spec(), num_classes).macs
-    b0_flops = rules.PAPER_TABLE2["b0"][1]
+    b0_flops = arch.PAPER_TABLE2["b0"][1]
     rows = []
     for phi in phis:
         row = {"phi": phi} | cost.describe(scale_up_network(cfg, alpha, beta, gamma, phi).spec(), num_classes)
         del row["network"]
         row["mac_ratio"] = round(row["macs"] / base, 3)
         row["nominal_2^phi"] = round(2.0**phi, 3)
-        at_b0 = cost.count(rules.compound_spec(alpha, beta, gamma, phi), 1000)
+        at_b0 = cost.count(arch.compound_spec(alpha, beta, gamma, phi), 1000)
         row |= {"b0_scale_params_M": round(at_b0.params / 1e6, 2), "b0_scale_gmacs": round(at_b0.gmacs, 3)}
         variant = f"b{phi:g}"
-        if variant in rules.PAPER_TABLE2:
-            params_m, flops_b, _ = rules.PAPER_TABLE2[variant]
-            p = rules.PRESETS[variant]
+        if variant in arch.PAPER_TABLE2:
+            params_m, flops_b, _ = arch.PAPER_TABLE2[variant]
+            p = arch.PRESETS[variant]
             row |= {"published": f"{variant} (d {p.depth}, w {p.width}, {p.resolution} px)",
                     "published_params_M": params_m, "published_flops_B": flops_b,
                     "published_ratio": round(flops_b / b0_flops, 2)}
@@ -159,7 +160,7 @@ def validate(cfg: SearchConfig, points: list[Point], check_storage: bool = True)
     return study.validate(cfg.study, points, check_storage)
 
 
-def prepare(cfg: SearchConfig, check_storage: bool = True) -> tuple[list[rules.Candidate], list[Point], int]:
+def prepare(cfg: SearchConfig, check_storage: bool = True) -> tuple[list[Candidate], list[Point], int]:
     """Validate ``cfg`` and build step 1's candidates and points, creating nothing: (candidates, points,
     num_classes)."""
     num_classes = validate(cfg, [], check_storage=False).num_classes

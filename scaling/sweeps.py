@@ -27,7 +27,8 @@ import math
 import re
 from collections.abc import Callable
 
-from scaling import budgets, config, cost, results, rules, search, study
+from scaling import budgets, config, cost, results, scaling_math, search, study
+from scaling.network import merge_identical
 from scaling.study import Point, StudyConfig, StudyError
 
 #: The paper's Fig. 3 coefficients; ``width`` is also used for Fig. 4, whose widths the paper does not list.
@@ -139,7 +140,7 @@ def _dwr(dimension: str, value: float) -> tuple[float, float, float]:
 
 
 def _values(cfg: SweepConfig, default: str) -> list[float]:
-    values = rules.parse_range(cfg.values or PAPER_VALUES[default])
+    values = scaling_math.parse_range(cfg.values or PAPER_VALUES[default])
     if not values or min(values) <= 0:
         raise SweepError(f"sweep values must be positive, got {cfg.values!r}")
     return values
@@ -200,18 +201,18 @@ def width_baselines(cfg: SweepConfig, num_classes: int) -> list[Member]:
 @register("compound-vs-single", figure="figure8", title="Fig. 8: scaling up the baseline with different methods")
 def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Compound scaling at each phi, and each single dimension matched to its MACs (paper Fig. 8)."""
-    rules.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
-    phis = rules.parse_phis(cfg.phi)
+    scaling_math.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
+    phis = scaling_math.parse_phis(cfg.phi)
     if min(phis) < 0:
         raise SweepError(f"phi must be >= 0 (single-dimension networks are matched from above 1), got {cfg.phi}")
     out = []
     for dim in results.SINGLE_DIMENSIONS:
         for phi in phis:
-            target = _macs(cfg, rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi), num_classes)
+            target = _macs(cfg, scaling_math.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi), num_classes)
             v = match_macs(cfg, dim, target, num_classes)
             out.append(Member(dim, v, f"{dim[0]}={v:g}", _dwr(dim, v)))
     out += [Member("compound", phi, f"phi={phi:g}",
-                   rules.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)) for phi in phis]
+                   scaling_math.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)) for phi in phis]
     return out
 
 
@@ -219,7 +220,7 @@ def points(cfg: SweepConfig, num_classes: int) -> list[Point]:
     """One study point per distinct network (x seeds); its ``members`` attribute lists its figure points."""
     baseline = cfg.study.train.network
     out = []
-    for first, _, group in rules.merge_identical(members(cfg, num_classes), lambda m: baseline.scaled(*m.dwr).spec()):
+    for first, _, group in merge_identical(members(cfg, num_classes), lambda m: baseline.scaled(*m.dwr).spec()):
         d, w, r = first.dwr
         attrs = {"members": json.dumps([{"line": m.line, "coefficient": m.coefficient, "label": m.label}
                                         for m in group])}

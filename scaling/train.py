@@ -30,9 +30,10 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from scaling import checkpoint, config, cost, data, files, recipes, rules, runtime
+from scaling import arch, checkpoint, config, cost, data, files, recipes, runtime
 from scaling.config import ConfigError
 from scaling.models import build_model
+from scaling.network import Network
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,7 +51,7 @@ class TrainingDiverged(RuntimeError):
 class TrainConfig:
     """Everything that defines a run. ``None`` means "the recipe's value" for the recipe knobs."""
 
-    network: rules.Network = rules.Network()
+    network: Network = Network()
     # data
     dataset: str = "digits"
     data_dir: str | None = None
@@ -82,7 +83,7 @@ class TrainConfig:
     bn_momentum: float | None = None
     zero_init_residual: bool | None = None  # every residual block starts as the identity
     zero_init_head: bool | None = None  # the classifier starts at 0: the uniform prediction
-    activation: str | None = None  # None: the baseline's own (swish; relu6 for MobileNetV2; relu for ResNet)
+    activation: str | None = None  # None: the spec's own field (swish; relu6 for MobileNetV2; relu for ResNet)
     # execution
     dtype: str = "auto"  # "auto": bf16 on GPU/TPU, fp32 on CPU
     depthwise_impl: str = "auto"
@@ -96,7 +97,7 @@ class TrainConfig:
 EXECUTION_FIELDS = ("quiet", "compilation_cache", "num_devices", "data_dir", "depthwise_impl", "unroll")
 
 
-def network_spec(cfg: TrainConfig) -> rules.NetworkSpec | rules.ResNetSpec:
+def network_spec(cfg: TrainConfig) -> arch.NetworkSpec | arch.ResNetSpec:
     """The rounded network of ``cfg``, with the recipe's dropout and stochastic depth where set."""
     spec = cfg.network.spec()
     changes = {k: getattr(cfg, k) for k in ("dropout_rate", "drop_connect_rate") if getattr(cfg, k) is not None}
@@ -118,7 +119,7 @@ def load_dataset(cfg: TrainConfig) -> data.Dataset:
                      image_size=cfg.image_size)
 
 
-def prepare(cfg: TrainConfig) -> tuple[TrainConfig, rules.NetworkSpec | rules.ResNetSpec, list]:
+def prepare(cfg: TrainConfig) -> tuple[TrainConfig, arch.NetworkSpec | arch.ResNetSpec, list]:
     """Validate a config without touching the disk or the data: (resolved config, spec, devices)."""
     cfg = recipes.resolve(cfg)
     spec = network_spec(cfg)
@@ -204,7 +205,7 @@ def _copy(tree):
 class Trainer:
     """Model, optimiser and the jitted steps for one resolved config; holds no data."""
 
-    def __init__(self, cfg: TrainConfig, spec: rules.NetworkSpec | rules.ResNetSpec, num_classes: int,
+    def __init__(self, cfg: TrainConfig, spec: arch.NetworkSpec | arch.ResNetSpec, num_classes: int,
                  steps_per_epoch: int, total_steps: int, mesh: jax.sharding.Mesh):
         self.cfg, self.mesh = cfg, mesh
         self.schedule = recipes.learning_rate_schedule(cfg, steps_per_epoch, total_steps)
@@ -333,8 +334,9 @@ def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig) -> None:
 
 
 def _differences(cfg: TrainConfig, theirs: dict) -> list[str]:
-    """The fields, execution fields aside, in which the stored config ``theirs`` differs from ``cfg``."""
-    mine = config.to_dict(cfg)
+    """The fields, execution fields aside, in which the stored config ``theirs`` (renames applied,
+    :func:`scaling.config.upgrade`) differs from ``cfg``."""
+    mine, theirs = config.to_dict(cfg), config.upgrade(theirs)
     return sorted(k for k in mine if k not in EXECUTION_FIELDS and theirs.get(k) != mine[k])
 
 

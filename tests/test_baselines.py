@@ -2,7 +2,7 @@
 
 Exact counts come three ways: the Flax model's nnx.Param leaves (nnx.eval_shape, no compute), the
 analytic ``cost.count``, and a hand-written per-layer sum below that follows torchvision's code
-(its padding formula, its ``_make_divisible``), not ``rules``/``cost``.
+(its padding formula, its ``_make_divisible``), not ``arch``/``cost``.
 
 MACs at 224 px (convolutions incl. depthwise and shortcuts, plus the classifier):
   * MobileNetV2 1.0: 300,774,272 (torchvision lists 0.301 G "FLOPS", i.e. MACs; the paper 300M).
@@ -20,7 +20,7 @@ import optax
 import pytest
 from flax import nnx
 
-from scaling import cost, rules
+from scaling import arch, cost, scaling_math
 from scaling.models import build_model
 from scaling.models.efficientnet import EfficientNet
 from scaling.models.resnet import BN_EPSILON, BN_MOMENTUM, ResNet
@@ -105,7 +105,7 @@ def abstract(spec, classes=1000):
 # Exact counts
 # ------------------------------------------------------------------------------------------------
 def test_mobilenet_v2_exact_params_and_macs():
-    spec = rules.mobilenet_v2_spec()
+    spec = arch.mobilenet_v2_spec()
     model = abstract(spec)
     assert isinstance(model, EfficientNet)
     assert n_params(model) == cost.count(spec).params == MOBILENET_V2_PARAMS
@@ -114,7 +114,7 @@ def test_mobilenet_v2_exact_params_and_macs():
 
 
 def test_resnet50_exact_params_and_macs():
-    spec = rules.resnet_spec()
+    spec = arch.resnet_spec()
     model = abstract(spec)
     assert isinstance(model, ResNet)
     assert n_params(model) == cost.count(spec).params == RESNET50_PARAMS
@@ -124,14 +124,14 @@ def test_resnet50_exact_params_and_macs():
 
 @pytest.mark.parametrize("width,res", [(0.5, 160), (0.75, 193), (1.4, 224)])
 def test_mobilenet_v2_width_and_resolution_match_torchvision_rules(width, res):
-    spec = rules.mobilenet_v2_spec(width=width, resolution=res / 224)
+    spec = arch.mobilenet_v2_spec(width=width, resolution_scale=res / 224)
     c = cost.count(spec, num_classes=10)
     assert spec.resolution == res
     assert (c.params, c.macs) == _torchvision_mobilenet_v2(width, res, classes=10)
 
 
 def test_resnet_odd_resolution_macs_match_torchvision_padding():
-    spec = rules.resnet_spec(resolution=97 / 224)  # ceil(size / 2) == torch's symmetric padding
+    spec = arch.resnet_spec(resolution_scale=97 / 224)  # ceil(size / 2) == torch's symmetric padding
     assert spec.resolution == 97
     assert (cost.count(spec).params, cost.count(spec).macs) == _torchvision_resnet50(97)
 
@@ -140,43 +140,42 @@ def test_resnet_odd_resolution_macs_match_torchvision_padding():
 # Specs, registry, model structure
 # ------------------------------------------------------------------------------------------------
 def test_mobilenet_v2_spec_layout():
-    spec = rules.mobilenet_v2_spec()
+    spec = arch.mobilenet_v2_spec()
     assert [(s.expand_ratio, s.out_channels, s.repeats, s.stride) for s in spec.stages] == list(
-        rules.MOBILENET_V2_TABLE)
+        arch.MOBILENET_V2_TABLE)
     assert {(s.kernel, s.se_ratio) for s in spec.stages} == {(3, None)}
     assert (spec.stem_channels, spec.head_channels, spec.resolution) == (32, 1280, 224)
     assert (spec.dropout_rate, spec.drop_connect_rate, spec.name) == (0.2, 0.0, "mobilenetv2")
-    with pytest.raises(rules.ScalingError, match="mobilenetv2"):
-        rules.mobilenet_v2_spec(name="mnv2")
+    assert spec.activation == "relu6" and arch.mobilenet_v2_spec(name="mnv2").activation == "relu6"  # any name
 
 
 def test_depth_width_resolution_scaling():
-    mb = rules.mobilenet_v2_spec
+    mb = arch.mobilenet_v2_spec
     assert [s.repeats for s in mb(depth=2).stages] == [2, 4, 6, 8, 6, 6, 2]
     assert [s.repeats for s in mb(depth=1.2).stages] == [2, 3, 4, 5, 4, 4, 2]  # ceil
     wide = mb(width=1.4)
     assert [s.out_channels for s in wide.stages] == [24, 32, 48, 88, 136, 224, 448]
     assert (wide.stem_channels, wide.head_channels) == (48, 1792)
     assert mb(width=0.5).head_channels == 1280  # torchvision keeps 1280 below width 1
-    assert mb(resolution=1.3).resolution == 291 and mb(resolution=1.3, base_resolution=32).resolution == 42
+    assert mb(resolution_scale=1.3).resolution == 291 and mb(resolution_scale=1.3, base_resolution=32).resolution == 42
 
-    rn = rules.resnet_spec
+    rn = arch.resnet_spec
     assert rn().repeats == (3, 4, 6, 3) and rn().num_blocks == 16
     assert rn(depth=2).repeats == (6, 8, 12, 6) and rn(depth=1.1).repeats == (4, 5, 7, 4)
     assert (rn(width=2).widths, rn(width=2).stem_channels, rn(width=2).head_channels) == (
         (128, 256, 512, 1024), 128, 4096)
     assert rn(width=1.4).widths == (88, 176, 360, 720)  # 179.2 -> 176
-    assert rn(resolution=1.3).resolution == 291
-    assert rn(resolution=2).architecture != rn().architecture
+    assert rn(resolution_scale=1.3).resolution == 291
+    assert rn(resolution_scale=2).architecture != rn().architecture
     for build in (mb, rn):  # each dimension costs more
         base = cost.count(build()).macs
         assert all(cost.count(build(*dwr)).macs > base for dwr in [(2, 1, 1), (1, 2, 1), (1, 1, 2)])
-    with pytest.raises(rules.ScalingError):
+    with pytest.raises(scaling_math.ScalingError):
         rn(width=0)
 
 
 def test_scaled_models_follow_their_spec():
-    mspec = rules.mobilenet_v2_spec(2, 1.4, 1.3)
+    mspec = arch.mobilenet_v2_spec(2, 1.4, 1.3)
     m = abstract(mspec)
     assert sum(len(stage.rates) for stage in m.stages) == mspec.num_blocks == 34
     first = m.stages[0].first
@@ -185,7 +184,7 @@ def test_scaled_models_follow_their_spec():
     assert all(rate == 0 for stage in m.stages for rate in stage.rates)  # no stochastic depth
     assert n_params(m) == cost.count(mspec).params
 
-    rspec = rules.resnet_spec(2, 1.4, 1.3)
+    rspec = arch.resnet_spec(2, 1.4, 1.3)
     r = abstract(rspec)
     assert [len(stage.rates) for stage in r.stages] == list(rspec.repeats) == [6, 8, 12, 6]
     assert r.stem.conv.out_features == 88 and r.classifier.in_features == 720 * 4
@@ -198,15 +197,15 @@ def test_scaled_models_follow_their_spec():
 
 
 def test_registry_and_build_model():
-    assert set(rules.BASELINES) == {"efficientnet-b0", "mobilenetv2", "resnet50"}
-    assert rules.baseline_spec("efficientnet-b0") == rules.scaled_spec()
-    assert rules.baseline_spec("MobileNetV2", 1, 1, 1.5, base_resolution=32).resolution == 48
-    with pytest.raises(rules.ScalingError, match="unknown baseline"):
-        rules.baseline_spec("vgg16")
-    b0 = abstract(rules.baseline_spec("efficientnet-b0"), 10)
-    mnv2 = abstract(rules.baseline_spec("mobilenetv2"), 10)
+    assert set(arch.BASELINES) == {"efficientnet-b0", "mobilenetv2", "resnet50"}
+    assert arch.baseline_spec("efficientnet-b0") == arch.scaled_spec()
+    assert arch.baseline_spec("MobileNetV2", 1, 1, 1.5, base_resolution=32).resolution == 48
+    with pytest.raises(scaling_math.ScalingError, match="unknown baseline"):
+        arch.baseline_spec("vgg16")
+    b0 = abstract(arch.baseline_spec("efficientnet-b0"), 10)
+    mnv2 = abstract(arch.baseline_spec("mobilenetv2"), 10)
     assert b0.stem.act is jax.nn.silu and mnv2.stem.act is jax.nn.relu6
-    custom = nnx.eval_shape(lambda: build_model(rules.mobilenet_v2_spec(), 10, activation="swish", bn_momentum=0.9,
+    custom = nnx.eval_shape(lambda: build_model(arch.mobilenet_v2_spec(), 10, activation="swish", bn_momentum=0.9,
                                                 rngs=nnx.Rngs(0)))
     assert custom.stem.act is jax.nn.silu and custom.stem.bn.momentum == 0.9
     with pytest.raises(TypeError, match="no model"):
@@ -214,7 +213,7 @@ def test_registry_and_build_model():
 
 
 def test_describe_and_resolution_override_work_for_resnet():
-    spec = rules.resnet_spec()
+    spec = arch.resnet_spec()
     row = cost.describe(spec)
     assert (row["network"], row["stem"], row["head"], row["blocks"], row["params"], row["macs"]) == (
         "resnet50", 64, 2048, 16, RESNET50_PARAMS, RESNET50_MACS)
@@ -232,7 +231,7 @@ def test_describe_and_resolution_override_work_for_resnet():
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("baseline", ["mobilenetv2", "resnet50"])
 def test_scaled_variant_trains_one_step(baseline):
-    spec = rules.baseline_spec(baseline, 0.1, 1.4, 1.3, base_resolution=32)
+    spec = arch.baseline_spec(baseline, 0.1, 1.4, 1.3, base_resolution=32)
     assert spec.resolution == 42 and spec.num_blocks == (7 if baseline == "mobilenetv2" else 4)
     x = jax.random.normal(jax.random.key(0), (2, 42, 42, 3))
     y = jnp.array([1, 2])
@@ -263,7 +262,7 @@ def test_scaled_variant_trains_one_step(baseline):
 
 @pytest.mark.parametrize("baseline", ["mobilenetv2", "resnet50"])
 def test_features_and_logits_shapes(baseline):
-    spec = rules.baseline_spec(baseline, 0.1, 1.4, 1.3, base_resolution=32)
+    spec = arch.baseline_spec(baseline, 0.1, 1.4, 1.3, base_resolution=32)
     model = abstract(spec, 10)
     x = jax.ShapeDtypeStruct((2, 42, 42, 3), jnp.float32)
     feats = nnx.eval_shape(lambda m, x: m.features(x), model, x)

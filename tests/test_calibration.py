@@ -9,7 +9,7 @@ import pytest
 from conftest import fake_result
 
 from scaling import calibration, cli, config, plots, proxies, recipes, results, study, train
-from scaling.rules import Network
+from scaling.network import Network
 from scaling.study import StudyConfig
 
 

@@ -560,7 +560,7 @@ def test_tfds_large_dataset_streams_or_decodes_once_at_image_size(tfds_dir):
 
 
 def test_train_and_evaluate_on_a_prepared_tfds_dataset(tfds_dir, tmp_path):
-    from scaling.rules import Network
+    from scaling.network import Network
     from scaling.train import TrainConfig, train_and_evaluate
 
     cfg = TrainConfig(network=Network(depth=0.25, width=0.5, base_resolution=16), batch_size=16,

@@ -9,10 +9,10 @@ import pytest
 from flax import nnx
 from test_cost import PARAMS
 
-from scaling import cost, rules
+from scaling import arch, cost
 from scaling.models.efficientnet import BN_EPSILON, BN_MOMENTUM, EfficientNet
 
-SMALL = rules.scaled_spec(0.25, 0.5, 1.0, base_resolution=32)  # 7 blocks: cheap to compile
+SMALL = arch.scaled_spec(0.25, 0.5, 1.0, base_resolution=32)  # 7 blocks: cheap to compile
 
 
 def n_params(model) -> int:
@@ -21,13 +21,13 @@ def n_params(model) -> int:
 
 @pytest.mark.parametrize("variant", list(PARAMS))
 def test_param_count_exact(variant):
-    spec = rules.preset_spec(variant)
+    spec = arch.preset_spec(variant)
     model = nnx.eval_shape(lambda: EfficientNet(spec, 1000, rngs=nnx.Rngs(0)))
     assert n_params(model) == PARAMS[variant] == cost.count(spec).params
 
 
 def test_block_structure_follows_tf_reference():
-    model = nnx.eval_shape(lambda: EfficientNet(rules.preset_spec("b0"), 10, rngs=nnx.Rngs(0)))
+    model = nnx.eval_shape(lambda: EfficientNet(arch.preset_spec("b0"), 10, rngs=nnx.Rngs(0)))
     # Each stage: its first block, and the identical rest stacked on a leading axis (scanned).
     assert [1 + (0 if s.rest is None else s.rest.project.bn.scale.shape[0]) for s in model.stages] == [
         1, 2, 2, 3, 3, 4, 1]
@@ -58,7 +58,7 @@ def test_tf_initialisers():
 @pytest.mark.parametrize("variant", [f"b{i}" for i in range(8)])
 def test_every_preset_traces_to_logits(variant):
     """Every preset builds and traces at its own resolution (abstractly: compiling B7 takes minutes)."""
-    spec = rules.preset_spec(variant)
+    spec = arch.preset_spec(variant)
     model = nnx.eval_shape(lambda: EfficientNet(spec, 7, rngs=nnx.Rngs(0)))
     model.eval()
     out = nnx.eval_shape(lambda m, x: m(x), model, jax.ShapeDtypeStruct((2, spec.resolution, spec.resolution, 3),
@@ -68,7 +68,7 @@ def test_every_preset_traces_to_logits(variant):
 
 @pytest.mark.slow
 def test_b0_runs_forward_at_224():
-    model = EfficientNet(rules.preset_spec("b0"), 7, rngs=nnx.Rngs(0))
+    model = EfficientNet(arch.preset_spec("b0"), 7, rngs=nnx.Rngs(0))
     model.eval()
     logits = nnx.jit(lambda m, x: m(x))(model, jnp.ones((2, 224, 224, 3)))
     assert logits.shape == (2, 7) and bool(jnp.isfinite(logits).all())
@@ -116,7 +116,7 @@ def test_macs_agree_with_xla_cost_analysis():
     elementwise work only: measured +3.9% for B0 at 64 px; we allow 0-6%.
     """
     res = 64
-    spec = rules.preset_spec("b0", resolution=res)
+    spec = arch.preset_spec("b0", resolution=res)
     # Unrolled: XLA's cost analysis counts a while loop's body once, not once per iteration.
     model = EfficientNet(spec, 10, depthwise_impl="xla", scan_unroll=True, rngs=nnx.Rngs(0))
     model.eval()
@@ -143,8 +143,8 @@ def _loss_and_grads(model, x, y, train: bool):
 
 
 @pytest.mark.parametrize("spec", [
-    pytest.param(rules.preset_spec("b0", resolution=32), id="b0"),
-    pytest.param(rules.scaled_spec(2.0, 0.25, base_resolution=32), id="deep-proxy-32-blocks")])
+    pytest.param(arch.preset_spec("b0", resolution=32), id="b0"),
+    pytest.param(arch.scaled_spec(2.0, 0.25, base_resolution=32), id="deep-proxy-32-blocks")])
 def test_scanned_stages_equal_unrolled_blocks(spec):
     """The scanned stages compute the network an unrolled one does, on the same weights: outputs and
     gradients within fp32 tolerance in eval mode, and in train mode (batch statistics, stochastic
@@ -175,7 +175,7 @@ def test_scanned_stages_equal_unrolled_blocks(spec):
 def test_zero_init_residual_makes_every_residual_block_the_identity():
     """With the last BN scale at 0, a residual block returns its input exactly (a real forward, train mode):
     every stage then computes its first block alone, whatever its depth."""
-    spec = rules.scaled_spec(2.0, 0.25, base_resolution=32)
+    spec = arch.scaled_spec(2.0, 0.25, base_resolution=32)
     model = EfficientNet(spec, 10, zero_init_residual=True, rngs=nnx.Rngs(0))
     model.train()
     for stage, s in zip(model.stages, spec.stages, strict=True):
@@ -188,8 +188,8 @@ def test_zero_init_residual_makes_every_residual_block_the_identity():
     assert (np.asarray(reference.stages[1].rest.project.bn.scale[...]) == 1).all()  # the default is TF's
 
 
-@pytest.mark.parametrize("spec", [rules.scaled_spec(0.25, 0.65, base_resolution=32),
-                                  rules.resnet_spec(0.25, 0.25, base_resolution=32)], ids=["mbconv", "resnet"])
+@pytest.mark.parametrize("spec", [arch.scaled_spec(0.25, 0.65, base_resolution=32),
+                                  arch.resnet_spec(0.25, 0.25, base_resolution=32)], ids=["mbconv", "resnet"])
 def test_zero_init_head_starts_every_network_at_the_uniform_prediction(spec):
     """A zero classifier gives logits 0 on any input, so the first loss is ln(classes) at any width;
     the reference initialisation (the default) does not."""

@@ -96,8 +96,8 @@ def test_opt_out_leaves_malloc_alone(monkeypatch):
 
 
 def test_importing_the_package_has_no_side_effects():
-    """``import scaling`` (and the stdlib-only maths) neither tunes malloc nor starts JAX."""
-    code = ("import sys, scaling\nfrom scaling import config, cost, rules, runtime\n"
+    """``import scaling`` (and the stdlib-only maths, specs and networks) neither tunes malloc nor starts JAX."""
+    code = ("import sys, scaling\nfrom scaling import arch, config, cost, network, runtime, scaling_math\n"
             "print(runtime.malloc_tuned(), 'jax' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)})

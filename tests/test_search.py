@@ -26,7 +26,10 @@ import psutil
 import pytest
 from conftest import ROOT, fake_result
 
-from scaling import calibration, cli, config, cost, plots, proxies, results, rules, search, study, sweeps, train
+from scaling import calibration, cli, config, cost, plots, proxies, results, search, study, sweeps, train
+from scaling.arch import compound_spec
+from scaling.network import grid_candidates
+from scaling.scaling_math import feasible_grid, parse_range, round_resolution
 from scaling.train import TrainingDiverged
 
 # Three candidates of the default experiment's grid: (1, 1, 1.4), (1, 1.2, 1.15), (1.2, 1.1, 1.15).
@@ -79,10 +82,10 @@ def _complete_once(trials, points):
 # --------------------------------------------------------------------------------------------
 def test_default_grid_has_the_paper_point_and_merges_like_rules():
     config = search.SearchConfig()
-    points = rules.feasible_grid(*(rules.parse_range("1:1.4:0.05"),) * 3)
+    points = feasible_grid(*(parse_range("1:1.4:0.05"),) * 3)
     assert search.PAPER_POINT in points
     ours = search.candidates(config)
-    theirs = rules.grid_candidates(points)
+    theirs = grid_candidates(points)
     assert [(c.key, c.merged) for c in ours] == [(c.key, c.merged) for c in theirs]
     assert sum(search.PAPER_POINT in c.merged for c in ours) == 1
 
@@ -94,7 +97,7 @@ def test_candidates_scale_the_configured_baseline():
     paper = next(c for c in cands if search.PAPER_POINT in c.merged)
     spec = paper.spec
     assert (spec.depth, spec.width, spec.resolution_scale) == pytest.approx((0.25 * 1.2, 0.5 * 1.1, 1.15))
-    assert spec.resolution == rules.round_resolution(16, 1.15)
+    assert spec.resolution == round_resolution(16, 1.15)
     rows = search.candidate_table(config, cands, 10)
     base = cost.count(config.study.train.network.spec(), 10).macs
     for row in rows:
@@ -121,7 +124,7 @@ def test_scale_up_table_beside_the_published_variants(capsys):
     assert all(r["macs"] < s["macs"] for r, s in zip(rows, rows[1:], strict=False))
     assert rows[7]["published"].startswith("b7") and rows[7]["published_flops_B"] == 37
     assert rows[1]["b0_scale_params_M"] == pytest.approx(
-        cost.count(rules.compound_spec(1.2, 1.1, 1.15, 1)).params / 1e6, abs=0.01)
+        cost.count(compound_spec(1.2, 1.1, 1.15, 1)).params / 1e6, abs=0.01)
 
 
 def test_masked_urls():
@@ -178,7 +181,7 @@ def _fake_train(fail=None):
         calls.append((n.width, config.seed))
         if fail and n.width in fail:
             raise fail[n.width]
-        return fake_result(config, 0.5 + 0.3 * n.resolution - 0.1 * n.width + 0.01 * config.seed)
+        return fake_result(config, 0.5 + 0.3 * n.resolution_scale - 0.1 * n.width + 0.01 * config.seed)
 
     fake.calls = calls
     return fake

@@ -16,8 +16,10 @@ import pytest
 from conftest import IMAGENETTE, ROOT, fake_result
 from flax import nnx
 
-from scaling import calibration, cam, cli, config, cost, plots, proxies, recipes, results, rules, search, sweeps, train
+from scaling import calibration, cam, cli, config, cost, plots, proxies, recipes, results, search, sweeps, train
+from scaling.arch import ResNetSpec, resnet_spec, scaled_spec
 from scaling.models import build_model
+from scaling.scaling_math import round_resolution
 from scaling.study import StudyError
 
 TINY = dict(depth=0.25, width=0.5, base_resolution=16, **proxies.SMOKE, compilation_cache=None)
@@ -115,7 +117,7 @@ def test_width_baselines_lines_and_members():
     assert list(lines) == ["d=1, r=1", "d=1, r=1.3", "d=2, r=1", "d=2, r=1.3"]
     last = sweeps.points(cfg, 10)[-1]
     assert (last.params["d"], last.params["w"], last.params["r"]) == (2, 5, 1.3)
-    assert last.network.spec().resolution == rules.round_resolution(16, 1.3)
+    assert last.network.spec().resolution == round_resolution(16, 1.3)
     assert json.loads(last.attrs["members"]) == [{"line": "d=2, r=1.3", "coefficient": 5.0, "label": "w=5"}]
 
 
@@ -144,7 +146,7 @@ def test_compound_vs_single_matches_macs_and_shares_the_baseline():
 def test_a_new_baseline_is_a_study_of_its_own():
     cfg = sweeps.with_baseline(sweeps.load_config("depth"), "resnet50")
     assert cfg.study.name == "sweep_depth-resnet50"
-    assert isinstance(sweeps.points(cfg, 10)[0].network.spec(), rules.ResNetSpec)
+    assert isinstance(sweeps.points(cfg, 10)[0].network.spec(), ResNetSpec)
     named = config.override(sweeps.load_config("depth"), baseline="mobilenetv2", name="mine")
     assert named.study.name == "mine" and sweeps.points(named, 10)[0].network.spec().name == "mobilenetv2"
 
@@ -282,8 +284,8 @@ def test_compound_coefficients_from_a_finished_search(tmp_path, monkeypatch):
 # Class activation maps
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("spec", [
-    pytest.param(rules.scaled_spec(0.25, 0.25, base_resolution=64), id="b0"),
-    pytest.param(rules.resnet_spec(0.25, 0.25, base_resolution=64), id="resnet", marks=pytest.mark.slow)])
+    pytest.param(scaled_spec(0.25, 0.25, base_resolution=64), id="b0"),
+    pytest.param(resnet_spec(0.25, 0.25, base_resolution=64), id="resnet", marks=pytest.mark.slow)])
 def test_cam_mean_is_the_predicted_logit_minus_bias(spec):
     model = build_model(spec, 10, rngs=nnx.Rngs(0))
     model.eval()

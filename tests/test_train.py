@@ -18,7 +18,7 @@ import pytest
 from conftest import CIFAR10, IMAGENETTE, ROOT
 
 from scaling import checkpoint, cli, config, cost, proxies, recipes, runtime, train
-from scaling.rules import Network
+from scaling.network import Network
 from scaling.train import TrainConfig, TrainingDiverged, train_and_evaluate
 
 COMPARED = ("step", "loss", "train_top1", "minival_top1", "test_top1", "lr")

@@ -19,7 +19,7 @@ phi = 0 is the baseline, shared by the four lines: 1 + 4 x 3 = 13 networks. Base
 """
 
 from scaling import proxies
-from scaling.rules import Network
+from scaling.network import Network
 from scaling.study import StudyConfig
 from scaling.sweeps import SweepConfig
 

@@ -5,7 +5,7 @@ Submodules are imported lazily, so ``import scaling.models.layers`` stays light.
 
 from __future__ import annotations
 
-from scaling.rules import NetworkSpec, ResNetSpec
+from scaling.arch import NetworkSpec, ResNetSpec
 
 
 def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtype=None, depthwise_impl: str = "auto",
@@ -13,9 +13,8 @@ def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtyp
                 zero_init_head: bool | None = None, scan_unroll: int | bool = 1, rngs):
     """The NNX module for ``spec``: :class:`EfficientNet` for a NetworkSpec, :class:`ResNet` for a ResNetSpec.
 
-    ``activation=None`` means the baseline's own: "relu6" for a NetworkSpec whose ``name`` starts with
-    "mobilenetv2" (what :func:`scaling.rules.mobilenet_v2_spec` makes; NetworkSpec has no activation
-    field), "swish" for any other NetworkSpec, "relu" for a ResNetSpec. ``bn_momentum=None`` means the
+    ``activation=None`` means the spec's own ``activation`` field: "swish" for EfficientNet, "relu6" for
+    what :func:`scaling.arch.mobilenet_v2_spec` makes, "relu" for a ResNetSpec. ``bn_momentum=None`` means the
     model's default (EfficientNet/MobileNetV2: TF's 0.99; ResNet: torchvision's 0.9). ``depthwise_impl``
     only matters for MBConv networks; a ResNet has no depthwise convolution. ``zero_init_residual``
     starts every residual block as the identity and ``zero_init_head`` the classifier at the uniform
@@ -26,14 +25,12 @@ def build_model(spec: NetworkSpec | ResNetSpec, num_classes: int = 1000, *, dtyp
     if isinstance(spec, ResNetSpec):
         from scaling.models import resnet
 
-        return resnet.ResNet(spec, num_classes, activation=activation or "relu", dtype=dtype,
+        return resnet.ResNet(spec, num_classes, activation=activation, dtype=dtype,
                              bn_momentum=resnet.BN_MOMENTUM if bn_momentum is None else bn_momentum,
                              **zero_init, scan_unroll=scan_unroll, rngs=rngs)
     if isinstance(spec, NetworkSpec):
         from scaling.models import efficientnet
 
-        if activation is None:
-            activation = "relu6" if spec.name.startswith("mobilenetv2") else "swish"
         return efficientnet.EfficientNet(
             spec, num_classes, activation=activation, dtype=dtype, depthwise_impl=depthwise_impl,
             bn_momentum=efficientnet.BN_MOMENTUM if bn_momentum is None else bn_momentum,

@@ -1,6 +1,6 @@
 """EfficientNet in Flax NNX, exact to the official TF reference (tensorflow/tpu efficientnet_model.py).
 
-NHWC. Built from a frozen :class:`scaling.rules.NetworkSpec` (a preset, (d, w, r), or
+NHWC. Built from a frozen :class:`scaling.arch.NetworkSpec` (a preset, (d, w, r), or
 (alpha, beta, gamma, phi)). Params are fp32; ``dtype`` sets the compute dtype (bf16 on GPU/TPU).
 ``model.train()`` / ``model.eval()`` switch BN statistics, dropout and stochastic depth.
 
@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from scaling.arch import NetworkSpec
 from scaling.cost import se_width
 from scaling.models.initializers import conv_init, dense_init, depthwise_init, ones, zeros
 from scaling.models.layers import Pointwise, Stage, depthwise_conv, drop_path, stage_keys
-from scaling.rules import NetworkSpec
 
 BN_MOMENTUM = 0.99  # TF's moving-average decay; Flax uses the same convention
 BN_EPSILON = 1e-3  # TF's; Flax's default is 1e-5
@@ -111,7 +111,7 @@ class EfficientNet(nnx.Module):
     Args:
       spec: the rounded network (channels, repeats, resolution, dropout).
       num_classes: classifier width.
-      activation: "swish" (default), "relu6" or "relu".
+      activation: "swish", "relu6" or "relu"; None (default): the spec's own ``activation``.
       dtype: compute dtype; parameters and BN statistics stay fp32.
       depthwise_impl: see :func:`scaling.models.layers.depthwise_conv` ("auto" picks per platform).
       bn_momentum: decay of the BN moving averages (TF's 0.99; short proxy runs need less).
@@ -125,10 +125,11 @@ class EfficientNet(nnx.Module):
       scan_unroll: ``nnx.scan``'s ``unroll`` for the repeated blocks of each stage (True: unrolled).
     """
 
-    def __init__(self, spec: NetworkSpec, num_classes: int = 1000, *, activation: str = "swish",
+    def __init__(self, spec: NetworkSpec, num_classes: int = 1000, *, activation: str | None = None,
                  dtype=None, depthwise_impl: str = "auto", bn_momentum: float = BN_MOMENTUM,
                  zero_init_residual: bool = False, zero_init_head: bool = False, scan_unroll: int | bool = 1,
                  rngs: nnx.Rngs):
+        activation = activation or spec.activation
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]

@@ -21,10 +21,10 @@ from collections.abc import Callable
 import jax.numpy as jnp
 from flax import nnx
 
+from scaling.arch import ResNetSpec
 from scaling.models.efficientnet import ACTIVATIONS
 from scaling.models.initializers import conv_init, linear_init, ones, zeros
 from scaling.models.layers import PatchConv, Stage, drop_path, stage_keys
-from scaling.rules import ResNetSpec
 
 BN_MOMENTUM = 0.9  # decay of the moving averages; torchvision's momentum=0.1
 BN_EPSILON = 1e-5  # torchvision's (and Flax's) default
@@ -68,12 +68,12 @@ class Bottleneck(nnx.Module):
 
 
 class ResNet(nnx.Module):
-    """Bottleneck ResNet from a :class:`scaling.rules.ResNetSpec` (ResNet-50 by default layout).
+    """Bottleneck ResNet from a :class:`scaling.arch.ResNetSpec` (ResNet-50 by default layout).
 
     Args:
       spec: the rounded network (repeats, widths, stem, resolution).
       num_classes: classifier width.
-      activation: "relu" (default) or any name in ``efficientnet.ACTIVATIONS``.
+      activation: any name in ``efficientnet.ACTIVATIONS``; None (default): the spec's own ("relu").
       dtype: compute dtype; parameters and BN statistics stay fp32.
       bn_momentum: decay of the BN moving averages (0.9, torchvision's).
       zero_init_residual: the last BN scale of every bottleneck starts at 0 (torchvision's option).
@@ -81,9 +81,10 @@ class ResNet(nnx.Module):
       scan_unroll: ``nnx.scan``'s ``unroll`` for each stage's repeated bottlenecks (True: unrolled).
     """
 
-    def __init__(self, spec: ResNetSpec, num_classes: int = 1000, *, activation: str = "relu", dtype=None,
+    def __init__(self, spec: ResNetSpec, num_classes: int = 1000, *, activation: str | None = None, dtype=None,
                  bn_momentum: float = BN_MOMENTUM, zero_init_residual: bool = False, zero_init_head: bool = False,
                  scan_unroll: int | bool = 1, rngs: nnx.Rngs):
+        activation = activation or spec.activation
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]

@@ -7,8 +7,8 @@ import json
 import pathlib
 
 from scaling import config, train
-from scaling.config import ConfigError
-from scaling.rules import Network
+from scaling.config import ConfigError, upgrade
+from scaling.network import Network
 
 
 class StudyError(ConfigError):
@@ -46,6 +46,9 @@ EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries
 #: Fields added after studies were committed, with the value that leaves a study as it was: a study's
 #: definition omits them at that value, so an older study resumes under the newer code.
 ADDED_FIELDS = {"budgets": "", "match_macs": 0.0}
+#: Fields renamed after studies were committed (``network.resolution`` -> ``resolution_scale``): a
+#: stored definition is read with the new names (:func:`scaling.config.upgrade`) before it is compared.
+RENAMED_FIELDS = config.RENAMED_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +82,10 @@ def config_dict(cfg) -> dict:
 
 
 def definition(kind: str, config_dict: dict, points: list[Point]) -> dict:
-    """What makes a study: rerunning with another definition under the same name is an error."""
-    cfg = json.loads(json.dumps(config_dict))
+    """What makes a study: rerunning with another definition under the same name is an error.
+
+    ``config_dict`` may be a stored one (``summary.json``'s): it is read with RENAMED_FIELDS applied."""
+    cfg = upgrade(json.loads(json.dumps(config_dict)))
     for holder in _dicts(cfg):
         for name in (*EXECUTION_FIELDS, *train.EXECUTION_FIELDS):
             holder.pop(name, None)

@@ -20,6 +20,7 @@ from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from scaling import results
+from scaling.config import upgrade
 from scaling.study import liveness, storage
 from scaling.study.definition import Point, StudyConfig, StudyError, definition, differs
 
@@ -87,7 +88,7 @@ class Study:
             deadline = time.time() + wait  # the creator may still be queueing points
             while "ready" not in study.user_attrs and time.time() < deadline:
                 time.sleep(0.5)
-            theirs = study.user_attrs.get("definition")
+            theirs = upgrade(study.user_attrs.get("definition"))  # RENAMED_FIELDS applied
             if theirs is not None and theirs != mine:
                 raise StudyError(f"study {config.name!r} exists with another definition (differs in "
                                  f"{', '.join(k.removeprefix('config.') for k in differs(theirs, mine))}); "
