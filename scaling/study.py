@@ -53,7 +53,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from scaling import config, cost, files, interrupt, plots, recipes, results, runtime, train
+from scaling import config, cost, files, interrupt, plots, recipes, results, runs, runtime, train
 from scaling.config import ConfigError, one_line
 from scaling.rules import Network
 
@@ -534,9 +534,9 @@ class Study:
         workdir = self.dir / "trials" / key
         cfg = train_config(self.config, point)
         if self.config.reuse and not workdir.exists():
-            source = train.finished_run(cfg, self._other_runs())
+            source = runs.finished_run(cfg, self._other_runs())
             if source is not None:
-                train.copy_run(source, workdir)
+                runs.copy_run(source, workdir)
                 trial.set_user_attr("reused_from", str(source))
                 outcome["copied"] = True
         try:

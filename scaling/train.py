@@ -7,7 +7,8 @@ had finished).
 
 Files in ``workdir``: ``config.json``, ``metrics.jsonl`` (one line per epoch: loss, train and
 minival top-1; test top-1 on the last line only unless ``test_every_epoch``), ``result.json``
-(final; ``status`` "ok" or "diverged"), ``ckpt/``.
+(final; ``status`` "ok" or "diverged"), ``ckpt/``. What reads a finished workdir back (a study's
+reuse, notebooks' :func:`~scaling.runs.load_model`) is :mod:`scaling.runs`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import shutil
 import sys
 import threading
 import time
@@ -327,15 +327,9 @@ def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig) -> None:
     path = workdir / "config.json"
     if not path.exists():
         return
-    diff = _differences(cfg, json.loads(path.read_text()))
+    diff = config.differences(cfg, json.loads(path.read_text()), ignore=EXECUTION_FIELDS)
     if diff:
         raise ConfigError(f"{workdir} holds a run with a different config ({', '.join(diff)}); use a new workdir")
-
-
-def _differences(cfg: TrainConfig, theirs: dict) -> list[str]:
-    """The fields, execution fields aside, in which the stored config ``theirs`` differs from ``cfg``."""
-    mine = config.to_dict(cfg)
-    return sorted(k for k in mine if k not in EXECUTION_FIELDS and theirs.get(k) != mine[k])
 
 
 class _Clock:
@@ -535,53 +529,3 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, cl
         "num_devices": len(jax.local_devices()) if cfg.num_devices is None else cfg.num_devices,
         **extra,
     }
-
-
-def finished_run(cfg: TrainConfig, workdirs) -> pathlib.Path | None:
-    """The first of ``workdirs`` that holds a finished run ("ok", with its checkpoint) of ``cfg`` on
-    as many devices: training ``cfg`` again would compute the same numbers (runs are deterministic)."""
-    cfg, _, devices = prepare(cfg)
-    for workdir in map(pathlib.Path, workdirs):
-        try:
-            result = json.loads((workdir / "result.json").read_text())
-            theirs = json.loads((workdir / "config.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if (result.get("status") == "ok" and result.get("num_devices") == len(devices) and (workdir / "ckpt").is_dir()
-                and not _differences(cfg, theirs)):
-            return workdir
-    return None
-
-
-def copy_run(source: pathlib.Path, workdir: pathlib.Path) -> None:
-    """Copy the finished run ``source`` (config, metrics, result, checkpoint) to the new ``workdir``,
-    all or nothing: a killed copy leaves no workdir."""
-    tmp = workdir.with_name(f".{workdir.name}.{os.getpid()}.copy")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        shutil.copytree(source, tmp)
-        os.replace(tmp, workdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_config(workdir: str | os.PathLike) -> TrainConfig:
-    return config.from_dict(TrainConfig, json.loads((pathlib.Path(workdir) / "config.json").read_text()))
-
-
-def load_model(workdir: str | os.PathLike) -> tuple[nnx.Module, TrainConfig, dict]:
-    """(model in eval mode with the evaluated weights, its config, its result) of a finished run."""
-    workdir = pathlib.Path(workdir)
-    result_path = workdir / "result.json"
-    if not result_path.exists():
-        raise ConfigError(f"{workdir} holds no finished run (no result.json)")
-    result = json.loads(result_path.read_text())
-    cfg, spec, devices = prepare(dataclasses.replace(load_config(workdir), num_devices=1, quiet=True))
-    mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
-    trainer = Trainer(cfg, spec, result["num_classes"], 1, 1, mesh)
-    restored = checkpoint.restore_latest(workdir / "ckpt", trainer.abstract_state())
-    if restored is None:
-        raise ConfigError(f"{workdir} has no checkpoint")
-    trainer.state = restored[1]
-    return trainer.model(), cfg, result
-

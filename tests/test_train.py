@@ -1,6 +1,5 @@
 """The training engine on real data: accuracy, resume, multi-device equality, divergence, bad input."""
 
-import dataclasses
 import json
 import math
 import os
@@ -17,7 +16,7 @@ import optax
 import pytest
 from conftest import CIFAR10, IMAGENETTE, ROOT
 
-from scaling import checkpoint, cli, config, cost, proxies, recipes, runtime, train
+from scaling import checkpoint, cli, cost, proxies, recipes, runtime, train
 from scaling.rules import Network
 from scaling.train import TrainConfig, TrainingDiverged, train_and_evaluate
 
@@ -152,26 +151,6 @@ def _cli(*argv, timeout=120):
     proc = subprocess.run([sys.executable, "-m", "scaling.cli", *argv], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
     return proc.returncode, proc.stderr.strip().splitlines()
-
-
-def test_finished_run_finds_only_the_same_config_finished_on_as_many_devices(tmp_path):
-    """What a study may copy instead of training: config equal but for execution fields, "ok", a checkpoint."""
-    cfg = TrainConfig(network=Network(depth=0.25, width=0.5, base_resolution=16), dataset="digits",
-                      **proxies.SMOKE, recipe="proxy")
-
-    def run(name, cfg, status="ok", devices=1, ckpt=True):
-        workdir = tmp_path / name
-        (workdir / "ckpt").mkdir(parents=True) if ckpt else workdir.mkdir()
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(train.prepare(cfg)[0])))
-        (workdir / "result.json").write_text(json.dumps({"status": status, "num_devices": devices}))
-        return workdir
-
-    others = [run("seed1", dataclasses.replace(cfg, seed=1)), run("diverged", cfg, status="diverged"),
-              run("two_devices", cfg, devices=2), run("no_ckpt", cfg, ckpt=False),
-              run("longer", dataclasses.replace(cfg, epochs=2)), tmp_path / "missing"]
-    assert train.finished_run(cfg, others) is None
-    same = run("same", dataclasses.replace(cfg, quiet=False, compilation_cache=None))  # execution fields differ
-    assert train.finished_run(cfg, [*others, same]) == same
 
 
 def test_eval_step_compiled_beside_training_is_the_one_evaluation_uses():
