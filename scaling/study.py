@@ -53,7 +53,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from scaling import config, cost, files, interrupt, plots, recipes, results, runs, runtime, train
+from scaling import config, cost, files, interrupt, memory_estimate, plots, recipes, results, runs, runtime, train
 from scaling.config import ConfigError, one_line
 from scaling.rules import Network
 
@@ -150,7 +150,7 @@ def validate(study: StudyConfig, points: list[Point], storage: bool = True):
     prepared = [train.prepare(train_config(study, p)) for p in points]
     dataset = train.load_dataset(study.train)
     for cfg, spec, devices in prepared:
-        train.check_fits(cfg, spec, dataset.num_classes, devices)
+        memory_estimate.check_fits(cfg, spec, dataset.num_classes, devices, train.compute_dtype(cfg))
     if storage and study.storage and "://" in study.storage:
         check_storage(study.storage)
     return dataset

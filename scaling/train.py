@@ -8,7 +8,8 @@ had finished).
 Files in ``workdir``: ``config.json``, ``metrics.jsonl`` (one line per epoch: loss, train and
 minival top-1; test top-1 on the last line only unless ``test_every_epoch``), ``result.json``
 (final; ``status`` "ok" or "diverged"), ``ckpt/``. What reads a finished workdir back (a study's
-reuse, notebooks' :func:`~scaling.runs.load_model`) is :mod:`scaling.runs`.
+reuse, notebooks' :func:`~scaling.runs.load_model`) is :mod:`scaling.runs`; the check that a run fits
+the devices' memory is :mod:`scaling.memory_estimate`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from scaling import checkpoint, config, cost, data, files, recipes, rules, runtime
+from scaling import checkpoint, config, cost, data, files, memory_estimate, recipes, rules, runtime
 from scaling.config import ConfigError
 from scaling.models import build_model
 
@@ -133,52 +134,6 @@ def prepare(cfg: TrainConfig) -> tuple[TrainConfig, rules.NetworkSpec | rules.Re
         raise ConfigError(f"epochs must be >= 1, got {cfg.epochs}")
     compute_dtype(cfg)
     return cfg, spec, devices
-
-
-# --------------------------------------------------------------------------------------------
-# Will it fit?
-# --------------------------------------------------------------------------------------------
-#: Measured peak memory of a train step over the cost model's activation bytes (what autodiff keeps
-#: for the backward pass): XLA also holds the backward's own temporaries and its scratch. 2.5 covers
-#: what was measured on CPU (benchmarks/RESULTS.md, "memory estimate").
-ACTIVATION_OVERHEAD = 2.5
-
-
-def step_memory_bytes(cfg: TrainConfig, spec, num_classes: int, num_devices: int) -> int:
-    """Estimated peak memory of training ``cfg`` on ``num_devices`` devices, all of them together.
-
-    Weights, gradients, optimiser slots and EMA (fp32, replicated on every device) plus the
-    activations of the whole batch at the compute dtype, times :data:`ACTIVATION_OVERHEAD`.
-    """
-    c = cost.count(spec, num_classes, bytes_per_value=jnp.dtype(compute_dtype(cfg)).itemsize)
-    copies = 2 + recipes.OPTIMIZER_SLOTS[cfg.optimizer] + (2 if cfg.ema_decay > 0 else 0)
-    return int(c.params * 4 * copies * num_devices + ACTIVATION_OVERHEAD * c.activation_bytes * cfg.batch_size)
-
-
-def device_memory_bytes(devices) -> int | None:
-    """Memory the devices hold: their ``bytes_limit`` (GPU/TPU), or the host's total RAM (CPU).
-
-    Not the host's free RAM: that counts what a sibling worker's run holds for a while as a limit, and
-    refusing a run for it ended a whole study once (two 7.5-GiB runs had shared the 23-GiB host before).
-    """
-    limits = [(d.memory_stats() or {}).get("bytes_limit") for d in devices]
-    if all(limits):
-        return int(sum(limits))
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemTotal"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def check_fits(cfg: TrainConfig, spec, num_classes: int, devices) -> None:
-    """ConfigError (one line, before anything is allocated) when the run cannot fit the devices' memory."""
-    need, have = step_memory_bytes(cfg, spec, num_classes, len(devices)), device_memory_bytes(devices)
-    if have is not None and need > have:
-        raise ConfigError(f"{spec.name} at {spec.resolution} px, batch {cfg.batch_size}: a train step needs about "
-                          f"{need / 2**30:.1f} GiB (weights, optimiser and activations), more than the "
-                          f"{have / 2**30:.1f} GiB the devices hold; lower --batch-size or the resolution")
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,7 +327,7 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
     t_start = time.time()
     tick = time.perf_counter()
     dataset = load_dataset(cfg)  # loads (and so validates) the data before anything is written
-    check_fits(cfg, spec, dataset.num_classes, devices)
+    memory_estimate.check_fits(cfg, spec, dataset.num_classes, devices, compute_dtype(cfg))
     steps_per_epoch = dataset.steps_per_epoch(cfg.batch_size)
     if cfg.steps_per_epoch is not None:
         steps_per_epoch = min(steps_per_epoch, cfg.steps_per_epoch)

@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import optax
 import pytest
 from conftest import CIFAR10, IMAGENETTE, ROOT
 
-from scaling import checkpoint, cli, cost, proxies, recipes, runtime, train
+from scaling import checkpoint, cli, proxies, recipes, runtime, train
 from scaling.rules import Network
 from scaling.train import TrainConfig, TrainingDiverged, train_and_evaluate
 
@@ -181,23 +180,6 @@ def test_a_network_that_cannot_fit_is_refused_within_seconds(tmp_path):
     code, err = _cli("train", "--resolution", "9.15", "--epochs", "1", "--quiet", "--workdir", str(tmp_path / "w"))
     assert code == 2 and len(err) == 1 and "needs about" in err[0] and "GiB the devices hold" in err[0], err
     assert time.time() - start < 60 and not (tmp_path / "w").exists()
-
-
-def test_memory_estimate_counts_state_and_activations():
-    cfg, spec, devices = train.prepare(tiny())
-    c = cost.count(spec, 10)
-    small = train.step_memory_bytes(cfg, spec, 10, 1)
-    big = train.step_memory_bytes(train.prepare(tiny(batch_size=64))[0], spec, 10, 1)
-    assert big - small == pytest.approx(train.ACTIVATION_OVERHEAD * c.activation_bytes * 48, rel=1e-6)
-    assert small > 4 * 4 * c.params  # weights, gradients and AdamW's two slots in fp32
-    assert train.device_memory_bytes(devices) > big
-
-
-def test_cpu_memory_limit_is_the_hosts_total_not_what_is_free_now():
-    """A sibling worker's run holds memory for a while; only what the host has can refuse a run."""
-    devices = jax.devices("cpu")
-    info = dict(line.split(":", 1) for line in pathlib.Path("/proc/meminfo").read_text().splitlines())
-    assert train.device_memory_bytes(devices) == int(info["MemTotal"].split()[0]) * 1024
 
 
 @pytest.mark.slow
