@@ -1,11 +1,13 @@
 """The training engine on real data: accuracy, resume, multi-device equality, divergence, bad input."""
 
+import contextlib
 import json
 import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -94,16 +96,20 @@ def test_a_runs_seconds_are_its_phases_and_the_first_step_counts_as_compile(tmp_
 
 
 def test_the_heap_is_given_back_around_each_evaluation(tmp_path, monkeypatch):
-    """The train step's freed scratch is trimmed before evaluating and the eval step's after: without the
-    trims a 128-px Imagenette run grew to 14.8 GB once training resumed after an evaluation, with them
-    it stayed at 10.5 GB (benchmarks/RESULTS.md)."""
-    calls = []
-    monkeypatch.setattr(runtime, "release_memory", lambda collect=True: calls.append("trim") or True)
-    evaluate = train.Trainer.evaluate
-    monkeypatch.setattr(train.Trainer, "evaluate", lambda self, *a: calls.append("eval") or evaluate(self, *a))
-    train_and_evaluate(tiny(epochs=2, steps_per_epoch=1), tmp_path)
-    # Two epochs: minival each, test after the last; a trim before and after each epoch's evaluation.
-    assert calls == ["trim", "eval", "trim", "trim", "eval", "eval", "trim"]
+    """The train step's freed scratch is trimmed before evaluating and the eval step's before training
+    resumes: without the trims a 128-px Imagenette run grew by a train step's block once training
+    resumed after an evaluation (benchmarks/RESULTS.md)."""
+    events = []
+    monkeypatch.setattr(runtime, "release_memory", lambda collect=True: events.append("trim") or True)
+    for name, event in (("evaluate", "eval"), ("train_step", "step")):
+        method = getattr(train.Trainer, name)
+        monkeypatch.setattr(train.Trainer, name,
+                            lambda self, *a, _m=method, _e=event: events.append(_e) or _m(self, *a))
+    train_and_evaluate(tiny(epochs=2, steps_per_epoch=2), tmp_path)
+    blocks = [e for i, e in enumerate(events) if i == 0 or events[i - 1] != e]  # repeats of one event as one
+    assert blocks.count("eval") == 2 and blocks.count("step") == 2  # two epochs: each trains, then evaluates
+    pairs = set(zip(blocks, blocks[1:], strict=False))
+    assert ("step", "eval") not in pairs and ("eval", "step") not in pairs, events  # a trim in between
 
 
 def test_interrupted_run_resumes_to_identical_metrics(tmp_path, monkeypatch):
@@ -166,9 +172,34 @@ def _cli(*argv, timeout=120):
     return proc.returncode, proc.stderr.strip().splitlines()
 
 
+@contextlib.contextmanager
+def _backend_compiles(delay_background: float = 0.0):
+    """The XLA compilations that happen inside the block, as (function name, thread name), from
+    jax.monitoring's compile events (they fire in the compiling thread); ``delay_background`` holds
+    each compilation outside the main thread back by that many seconds when it starts."""
+    compiles, event = [], "/jax/core/compile/backend_compile_duration"
+
+    def started(name, value, fun_name=None, **_):
+        if name == event and threading.current_thread() is not threading.main_thread():
+            time.sleep(delay_background)
+
+    def finished(name, seconds, fun_name=None, **_):
+        if name == event:
+            compiles.append((fun_name, threading.current_thread().name))
+
+    jax.monitoring.register_scalar_listener(started)
+    jax.monitoring.register_event_duration_secs_listener(finished)
+    try:
+        yield compiles
+    finally:
+        jax.monitoring.unregister_scalar_listener(started)
+        jax.monitoring.unregister_event_duration_listener(finished)
+
+
 def test_eval_step_compiled_beside_training_is_the_one_evaluation_uses():
-    """Trainer.compile_eval (a background thread) makes the program evaluate runs: the jitted eval
-    step never compiles, and the accuracy is the jitted step's."""
+    """Trainer.compile_eval compiles the eval step in a background thread, and evaluation waits for
+    that program: it compiles nothing itself (nor the step twice), and scores what the plainly jitted
+    step scores."""
     cfg, spec, devices = train.prepare(tiny(limit_test=40))
     dataset = train.load_dataset(cfg)
     mesh = jax.make_mesh((1,), ("data",), devices=devices[:1])
@@ -177,9 +208,16 @@ def test_eval_step_compiled_beside_training_is_the_one_evaluation_uses():
         return train.Trainer(cfg, spec, dataset.num_classes, 1, 1, mesh)
 
     early, plain = trainer(), trainer()
-    early.compile_eval(spec.resolution)
-    assert early.evaluate(dataset, "test", spec.resolution) == plain.evaluate(dataset, "test", spec.resolution)
-    assert early._eval_step._cache_size() == 0 and plain._eval_step._cache_size() == 1
+    # The background compile is held back, so evaluation starts while it runs: it must wait for it.
+    with _backend_compiles(delay_background=1.0) as compiles:
+        early.compile_eval(spec.resolution)
+        early_top1 = early.evaluate(dataset, "test", spec.resolution)
+    main = threading.main_thread().name
+    assert [thread != main for name, thread in compiles if "_eval" in name] == [True], compiles
+    with _backend_compiles() as compiles:  # without compile_eval, the first evaluation compiles it
+        plain_top1 = plain.evaluate(dataset, "test", spec.resolution)
+    assert [thread for name, thread in compiles if "_eval" in name] == [main], compiles
+    assert early_top1 == plain_top1
 
 
 def test_workdir_that_is_a_file_is_one_line_exit_2(tmp_path):
