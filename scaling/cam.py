@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from scaling import plots, results, train
 from scaling.config import ConfigError
+from scaling.runs import load_model
 
 ROLES = ("baseline", "deeper", "wider", "higher resolution", "compound")
 
@@ -135,7 +136,7 @@ def _title(name: str, run: pd.Series) -> str:
 
 def figure(picked: dict[str, pd.Series], images: int = 4) -> Figure:
     """The CAM grid: one row per test image (the first ``images``), one column per picked run."""
-    loaded = {name: train.load_model(run["workdir"]) for name, run in picked.items()}
+    loaded = {name: load_model(run["workdir"]) for name, run in picked.items()}
     configs = {(cfg.dataset, cfg.data_dir, cfg.limit_test) for _, cfg, _ in loaded.values()}
     if len(configs) != 1:
         raise CamError(f"the runs use different test sets: {sorted(map(str, configs))}")

@@ -116,6 +116,14 @@ def from_dict(cls, values: dict):
     return cls(**kwargs)
 
 
+def differences(config, stored: dict, ignore=()) -> list[str]:
+    """The top-level fields, those named in ``ignore`` aside, in which ``stored`` (a :func:`to_dict`
+    of another config, read back from JSON; renamed fields read with their new names, :func:`upgrade`)
+    differs from ``config``; sorted."""
+    mine, stored = to_dict(config), upgrade(stored)
+    return sorted(k for k in mine if k not in ignore and stored.get(k) != mine[k])
+
+
 # --------------------------------------------------------------------------------------------
 # Experiment files
 # --------------------------------------------------------------------------------------------

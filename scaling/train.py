@@ -7,17 +7,19 @@ had finished).
 
 Files in ``workdir``: ``config.json``, ``metrics.jsonl`` (one line per epoch: loss, train and
 minival top-1; test top-1 on the last line only unless ``test_every_epoch``), ``result.json``
-(final; ``status`` "ok" or "diverged"), ``ckpt/``.
+(final; ``status`` "ok" or "diverged"), ``ckpt/``. What reads a finished workdir back (a study's
+reuse, notebooks' :func:`~scaling.runs.load_model`) is :mod:`scaling.runs`; the check that a run fits
+the devices' memory is :mod:`scaling.memory_estimate`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import os
 import pathlib
-import shutil
 import sys
 import threading
 import time
@@ -30,7 +32,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from scaling import arch, checkpoint, config, cost, data, files, recipes, runtime
+from scaling import arch, checkpoint, config, cost, data, files, memory_estimate, recipes, runtime
 from scaling.config import ConfigError
 from scaling.models import build_model
 from scaling.network import Network
@@ -134,52 +136,6 @@ def prepare(cfg: TrainConfig) -> tuple[TrainConfig, arch.NetworkSpec | arch.ResN
         raise ConfigError(f"epochs must be >= 1, got {cfg.epochs}")
     compute_dtype(cfg)
     return cfg, spec, devices
-
-
-# --------------------------------------------------------------------------------------------
-# Will it fit?
-# --------------------------------------------------------------------------------------------
-#: A train step's peak memory over the cost model's activation bytes (what autodiff keeps for the
-#: backward pass): XLA also holds the backward's own temporaries and its scratch. 2.5 is a margin, not
-#: a fitted ratio; benchmarks/RESULTS.md, "Memory estimate", lists the scratch sizes measured beside it.
-ACTIVATION_OVERHEAD = 2.5
-
-
-def step_memory_bytes(cfg: TrainConfig, spec, num_classes: int, num_devices: int) -> int:
-    """Estimated peak memory of training ``cfg`` on ``num_devices`` devices, all of them together.
-
-    Weights, gradients, optimiser slots and EMA (fp32, replicated on every device) plus the
-    activations of the whole batch at the compute dtype, times :data:`ACTIVATION_OVERHEAD`.
-    """
-    c = cost.count(spec, num_classes, bytes_per_value=jnp.dtype(compute_dtype(cfg)).itemsize)
-    copies = 2 + recipes.OPTIMIZER_SLOTS[cfg.optimizer] + (2 if cfg.ema_decay > 0 else 0)
-    return int(c.params * 4 * copies * num_devices + ACTIVATION_OVERHEAD * c.activation_bytes * cfg.batch_size)
-
-
-def device_memory_bytes(devices) -> int | None:
-    """Memory the devices hold: their ``bytes_limit`` (GPU/TPU), or the host's total RAM (CPU).
-
-    Not the host's free RAM: that counts what a sibling worker's run holds for a while as a limit, and
-    refusing a run for it ended a whole study once (two 7.5-GiB runs had shared the 23-GiB host before).
-    """
-    limits = [(d.memory_stats() or {}).get("bytes_limit") for d in devices]
-    if all(limits):
-        return int(sum(limits))
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemTotal"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def check_fits(cfg: TrainConfig, spec, num_classes: int, devices) -> None:
-    """ConfigError (one line, before anything is allocated) when the run cannot fit the devices' memory."""
-    need, have = step_memory_bytes(cfg, spec, num_classes, len(devices)), device_memory_bytes(devices)
-    if have is not None and need > have:
-        raise ConfigError(f"{spec.name} at {spec.resolution} px, batch {cfg.batch_size}: a train step needs about "
-                          f"{need / 2**30:.1f} GiB (weights, optimiser and activations), more than the "
-                          f"{have / 2**30:.1f} GiB the devices hold; lower --batch-size or the resolution")
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,35 +284,37 @@ def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig) -> None:
     path = workdir / "config.json"
     if not path.exists():
         return
-    diff = _differences(cfg, json.loads(path.read_text()))
+    diff = config.differences(cfg, json.loads(path.read_text()), ignore=EXECUTION_FIELDS)
     if diff:
         raise ConfigError(f"{workdir} holds a run with a different config ({', '.join(diff)}); use a new workdir")
 
 
-def _differences(cfg: TrainConfig, theirs: dict) -> list[str]:
-    """The fields, execution fields aside, in which the stored config ``theirs`` (renames applied,
-    :func:`scaling.config.upgrade`) differs from ``cfg``."""
-    mine, theirs = config.to_dict(cfg), config.upgrade(theirs)
-    return sorted(k for k in mine if k not in EXECUTION_FIELDS and theirs.get(k) != mine[k])
+#: The phases a run's seconds are counted in: ``result["seconds"]`` (:data:`scaling.results.PHASES`).
+PHASES = ("data", "setup", "compile", "train", "eval", "checkpoint")
 
 
-class _Clock:
-    """Seconds spent per phase of a run (data, setup, compile, train, eval, checkpoint)."""
+class Phases:
+    """Wall seconds a run spends per phase: ``with phases.time("eval"): ...`` adds the block's to "eval".
 
-    PHASES = ("data", "setup", "compile", "train", "eval", "checkpoint")
+    A block that raises adds nothing: a diverged run's result counts the phases it finished. The
+    seconds go into every checkpoint, and a resumed run starts from those (:meth:`carry`).
+    """
 
     def __init__(self):
-        self.seconds = dict.fromkeys(self.PHASES, 0.0)
+        self.seconds = dict.fromkeys(PHASES, 0.0)
 
     def carry(self, before: dict) -> None:
         """Add the seconds of the run's earlier processes (a resumed run)."""
         for phase, value in before.items():
             self.seconds[phase] += value
 
-    def add(self, phase: str, since: float) -> float:
-        now = time.perf_counter()
-        self.seconds[phase] += now - since
-        return now
+    @contextlib.contextmanager
+    def time(self, phase: str):
+        if phase not in self.seconds:
+            raise ValueError(f"unknown phase {phase!r}; one of {', '.join(PHASES)}")
+        start = time.perf_counter()
+        yield
+        self.seconds[phase] += time.perf_counter() - start
 
 
 def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
@@ -365,6 +323,11 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
     Raises TrainingDiverged (after writing a diverged result.json) when the loss becomes non-finite.
     Every bad input (config, data, a network that cannot fit) raises a one-line error before
     anything is written.
+
+    The phases (``result["seconds"]``): "data" loads the data and checks that the run fits; "setup"
+    builds the model and restores the checkpoint; "compile" lasts from there to the end of the
+    process's first train step, which compiles it (``result["first_step_seconds"]``: that step alone);
+    then every epoch "train" (its steps), "eval" (minival, and test at the end) and "checkpoint".
     """
     cfg, spec, devices = prepare(cfg)
     runtime.enable_compilation_cache(cfg.compilation_cache)
@@ -372,115 +335,172 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
     _check_workdir(workdir, cfg)
     result_path = workdir / "result.json"
     if result_path.exists():
-        result = json.loads(result_path.read_text())
-        if result["status"] == "diverged":
-            raise TrainingDiverged(result["diverged_step"], result["diverged_loss"])
-        return result
+        return _stored_result(result_path)
 
     t_start = time.time()
-    tick = time.perf_counter()
-    dataset = load_dataset(cfg)  # loads (and so validates) the data before anything is written
-    check_fits(cfg, spec, dataset.num_classes, devices)
+    phases = Phases()
+    with phases.time("data"):
+        dataset, steps_per_epoch = _load_data(cfg, spec, devices)  # validated before anything is written
+        workdir.mkdir(parents=True, exist_ok=True)
+        if not (workdir / "config.json").exists():
+            files.write_json(workdir / "config.json", config.to_dict(cfg))
+        mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+    with phases.time("setup"):
+        trainer = Trainer(cfg, spec, dataset.num_classes, steps_per_epoch, steps_per_epoch * cfg.epochs, mesh)
+        history = _restore(trainer, workdir / "ckpt", phases)
+        _write_metrics(workdir, history)
+    with phases.time("compile"):
+        bar = _progress_bar(cfg, spec, steps_per_epoch * cfg.epochs, done=len(history) * steps_per_epoch)
+        trainer.compile_eval(spec.resolution)  # in the background, beside the first train step's compile
+        heap = runtime.HeapGuard()
+    first_step_seconds = None
+    wall_before = history[-1]["wall_time"] if history else 0.0
+    t_resume = time.time()
+    try:
+        for epoch in range(len(history), cfg.epochs):
+            this_epoch = _Epoch(cfg, trainer, dataset, spec.resolution, epoch, steps_per_epoch, heap, bar)
+            if first_step_seconds is None:
+                with phases.time("compile"):
+                    this_epoch.first_step()
+                    first_step_seconds = time.time() - t_resume
+            with phases.time("train"):
+                this_epoch.train()
+            with phases.time("eval"):
+                record = this_epoch.record(wall_before, t_resume)
+            with phases.time("checkpoint"):
+                history.append(record)
+                checkpoint.save(workdir / "ckpt", epoch + 1, trainer.state,
+                                {"history": history, "seconds": phases.seconds})
+                _write_metrics(workdir, history)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", minival=record["minival_top1"],
+                            img_s=f"{record['images_per_sec']:.0f}")
+    except TrainingDiverged as e:
+        files.write_json(result_path, _result(cfg, spec, dataset, history, "diverged", t_start, first_step_seconds,
+                                              phases.seconds, diverged_step=e.step, diverged_loss=e.loss,
+                                              reason=str(e)))
+        raise
+    finally:
+        bar.close()
+    result = _result(cfg, spec, dataset, history, "ok", t_start, first_step_seconds, phases.seconds)
+    files.write_json(result_path, result)
+    return result
+
+
+def _stored_result(path: pathlib.Path) -> dict:
+    """The result of a run that had finished; a diverged one raises its TrainingDiverged again."""
+    result = json.loads(path.read_text())
+    if result["status"] == "diverged":
+        raise TrainingDiverged(result["diverged_step"], result["diverged_loss"])
+    return result
+
+
+def _load_data(cfg: TrainConfig, spec, devices) -> tuple[data.Dataset, int]:
+    """(dataset, steps per epoch); ConfigError when the run cannot fit or one batch exceeds the data."""
+    dataset = load_dataset(cfg)
+    memory_estimate.check_fits(cfg, spec, dataset.num_classes, devices, compute_dtype(cfg))
     steps_per_epoch = dataset.steps_per_epoch(cfg.batch_size)
     if cfg.steps_per_epoch is not None:
         steps_per_epoch = min(steps_per_epoch, cfg.steps_per_epoch)
     if steps_per_epoch < 1:
         raise ConfigError(f"batch size {cfg.batch_size} exceeds the {dataset.size('train')} training images")
-    workdir.mkdir(parents=True, exist_ok=True)
-    if not (workdir / "config.json").exists():
-        files.write_json(workdir / "config.json", config.to_dict(cfg))
-    total_steps = steps_per_epoch * cfg.epochs
-    mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+    return dataset, steps_per_epoch
 
-    clock = _Clock()
-    tick = clock.add("data", tick)
-    trainer = Trainer(cfg, spec, dataset.num_classes, steps_per_epoch, total_steps, mesh)
-    ckpt_dir = workdir / "ckpt"
-    history: list[dict] = []
+
+def _restore(trainer: Trainer, ckpt_dir: pathlib.Path, phases: Phases) -> list[dict]:
+    """Resume ``trainer`` from the latest checkpoint, if any: the finished epochs' records, and their
+    seconds added to ``phases``. A new run: []."""
     restored = checkpoint.restore_latest(ckpt_dir, trainer.abstract_state())
-    if restored is not None:
-        _, trainer.state, meta = restored
-        history = meta["history"]
-        clock.carry(meta.get("seconds", {}))
-    _write_metrics(workdir, history)
-    tick = clock.add("setup", tick)
+    if restored is None:
+        return []
+    _, trainer.state, meta = restored
+    phases.carry(meta.get("seconds", {}))
+    return meta["history"]
 
+
+def _progress_bar(cfg: TrainConfig, spec, total: int, done: int):
     from tqdm.auto import tqdm
 
     # tqdm's default lock is a multiprocessing RLock, a named semaphore that a process ended at once
     # (scaling.interrupt) leaves behind ("leaked semaphore objects"); one process's bars need a thread lock.
     tqdm.set_lock(threading.RLock())
-    res = spec.resolution
     quiet = cfg.quiet or not sys.stderr.isatty()
-    bar = tqdm(total=total_steps, initial=len(history) * steps_per_epoch, unit="step", disable=quiet,
-               desc=f"{spec.name} {res}px", leave=False)
-    first_step_seconds = None
-    trainer.compile_eval(res)
-    heap = runtime.HeapGuard()
-    wall_before = history[-1]["wall_time"] if history else 0.0
-    t_resume = time.time()
-    try:
-        for epoch in range(len(history), cfg.epochs):
-            t_epoch = time.time()
-            losses, corrects = [], []
-            batches = dataset.batches("train", cfg.batch_size, resolution=res, train=True, seed=cfg.seed,
-                                      epoch=epoch, sharding=trainer.batch_sharding, dtype=compute_dtype(cfg))
-            for step, (images, labels, _) in enumerate(batches):
-                if step >= steps_per_epoch:
-                    break
-                metrics = trainer.train_step(images, labels)
-                losses.append(metrics["loss"])
-                corrects.append(metrics["correct"])
-                if first_step_seconds is None:
-                    jax.block_until_ready(metrics["loss"])
-                    first_step_seconds = time.time() - t_resume
-                    tick = clock.add("compile", tick)
-                if (step + 1) % 25 == 0 or step + 1 == steps_per_epoch:
-                    _check_finite(losses, epoch * steps_per_epoch)
-                    heap.check()
-                bar.update(1)
-            lr = float(metrics["lr"])
-            train_seconds = time.time() - t_epoch
-            loss = float(np.mean(jax.device_get(losses)))
-            train_top1 = float(np.sum(jax.device_get(corrects))) / (len(corrects) * cfg.batch_size)
-            tick = clock.add("train", tick)
-            # The train step's freed scratch goes back before the eval step allocates its own, and the
-            # eval step's before training resumes: otherwise the next train step's block may not fit in
-            # the freed heap and the process grows by one (a 128-px Imagenette worker reached 14.7 GB
-            # after its first evaluation and was killed for memory; benchmarks/RESULTS.md).
-            runtime.release_memory(collect=False)
-            record = {
-                "epoch": epoch + 1,
-                "step": (epoch + 1) * steps_per_epoch,
-                "loss": loss,
-                "train_top1": train_top1,
-                "minival_top1": trainer.evaluate(dataset, "minival", res) if dataset.size("minival") else None,
-                # The test split once, after the last epoch, unless asked for every epoch: a 10,000-image
-                # pass per epoch was a fifth of a CIFAR-10 proxy run, and a per-epoch test curve invites
-                # choosing an epoch by its test score.
-                "test_top1": (trainer.evaluate(dataset, "test", res)
-                              if cfg.test_every_epoch or epoch + 1 == cfg.epochs else None),
-                "lr": lr,
-                "images_per_sec": len(losses) * cfg.batch_size / train_seconds,
-                "epoch_seconds": time.time() - t_epoch,
-                "wall_time": wall_before + time.time() - t_resume,
-            }
-            runtime.release_memory(collect=False)
-            tick = clock.add("eval", tick)
-            history.append(record)
-            checkpoint.save(ckpt_dir, epoch + 1, trainer.state, {"history": history, "seconds": clock.seconds})
-            _write_metrics(workdir, history)
-            tick = clock.add("checkpoint", tick)
-            bar.set_postfix(loss=f"{loss:.3f}", minival=record["minival_top1"], img_s=f"{record['images_per_sec']:.0f}")
-    except TrainingDiverged as e:
-        files.write_json(result_path, _result(cfg, spec, dataset, history, "diverged", t_start, first_step_seconds,
-                                              clock, diverged_step=e.step, diverged_loss=e.loss, reason=str(e)))
-        raise
-    finally:
-        bar.close()
-    result = _result(cfg, spec, dataset, history, "ok", t_start, first_step_seconds, clock)
-    files.write_json(result_path, result)
-    return result
+    return tqdm(total=total, initial=done, unit="step", disable=quiet, desc=f"{spec.name} {spec.resolution}px",
+                leave=False)
+
+
+class _Epoch:
+    """One epoch: its train steps (:meth:`first_step` runs the first alone, :meth:`train` the rest),
+    then :meth:`record`, its line of metrics.jsonl, with the evaluations."""
+
+    def __init__(self, cfg: TrainConfig, trainer: Trainer, dataset: data.Dataset, resolution: int, epoch: int,
+                 steps_per_epoch: int, heap: runtime.HeapGuard, bar):
+        self.cfg, self.trainer, self.dataset, self.resolution = cfg, trainer, dataset, resolution
+        self.epoch, self.steps_per_epoch = epoch, steps_per_epoch
+        self.started = time.time()
+        self.losses, self.corrects, self.metrics = [], [], None
+        self._steps = self._run(heap, bar)
+
+    def _run(self, heap: runtime.HeapGuard, bar):
+        """The steps, one per ``next()``: it returns once the step is dispatched; the checks after it
+        (a finite loss and the heap, every 25 steps and at the end) and the bar's update come with the
+        next ``next()``."""
+        cfg = self.cfg
+        batches = self.dataset.batches("train", cfg.batch_size, resolution=self.resolution, train=True,
+                                       seed=cfg.seed, epoch=self.epoch, sharding=self.trainer.batch_sharding,
+                                       dtype=compute_dtype(cfg))
+        for step, (images, labels, _) in enumerate(batches):
+            if step >= self.steps_per_epoch:
+                break
+            self.metrics = self.trainer.train_step(images, labels)
+            self.losses.append(self.metrics["loss"])
+            self.corrects.append(self.metrics["correct"])
+            yield
+            if (step + 1) % 25 == 0 or step + 1 == self.steps_per_epoch:
+                _check_finite(self.losses, self.epoch * self.steps_per_epoch)
+                heap.check()
+            bar.update(1)
+
+    def first_step(self) -> None:
+        """Run the first step and wait for it (a process's first step compiles the train step)."""
+        next(self._steps)
+        jax.block_until_ready(self.metrics["loss"])
+
+    def train(self) -> None:
+        """Run the epoch's remaining steps (TrainingDiverged at a non-finite loss) and sum them up."""
+        for _ in self._steps:
+            pass
+        self.lr = float(self.metrics["lr"])
+        self.train_seconds = time.time() - self.started
+        self.loss = float(np.mean(jax.device_get(self.losses)))
+        self.train_top1 = float(np.sum(jax.device_get(self.corrects))) / (len(self.corrects) * self.cfg.batch_size)
+
+    def record(self, wall_before: float, resumed_at: float) -> dict:
+        """The epoch's record: minival top-1, test top-1 when due, and the times (``wall_time``: the
+        run's, ``wall_before`` seconds before this process resumed it at ``resumed_at``)."""
+        cfg, trainer, dataset, res = self.cfg, self.trainer, self.dataset, self.resolution
+        # The train step's freed scratch goes back before the eval step allocates its own, and the
+        # eval step's before training resumes: otherwise the next train step's block may not fit in
+        # the freed heap and the process grows by one (a large Imagenette worker was killed for
+        # memory after its first evaluation; benchmarks/RESULTS.md).
+        runtime.release_memory(collect=False)
+        record = {
+            "epoch": self.epoch + 1,
+            "step": (self.epoch + 1) * self.steps_per_epoch,
+            "loss": self.loss,
+            "train_top1": self.train_top1,
+            "minival_top1": trainer.evaluate(dataset, "minival", res) if dataset.size("minival") else None,
+            # The test split once, after the last epoch, unless asked for every epoch: a full test pass
+            # per epoch is a large share of a short proxy run, and a per-epoch test curve invites
+            # choosing an epoch by its test score.
+            "test_top1": (trainer.evaluate(dataset, "test", res)
+                          if cfg.test_every_epoch or self.epoch + 1 == cfg.epochs else None),
+            "lr": self.lr,
+            "images_per_sec": len(self.losses) * cfg.batch_size / self.train_seconds,
+            "epoch_seconds": time.time() - self.started,
+            "wall_time": wall_before + time.time() - resumed_at,
+        }
+        runtime.release_memory(collect=False)
+        return record
 
 
 def _write_metrics(workdir: pathlib.Path, history: list[dict]) -> None:
@@ -494,7 +514,7 @@ def _check_finite(losses: list, step0: int) -> None:
         raise TrainingDiverged(step0 + int(bad[0]) + 1, float(values[bad[0]]))
 
 
-def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, clock, **extra) -> dict:
+def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, seconds, **extra) -> dict:
     c = cost.count(spec, dataset.num_classes)
     last = history[-1] if history else {}
     device = jax.local_devices()[0]
@@ -510,7 +530,7 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, cl
         "images_per_sec": float(np.median(train_rates)) if train_rates else None,
         "wall_time": last.get("wall_time", time.time() - t_start),
         "first_step_seconds": first_step_seconds,
-        "seconds": {k: round(v, 3) for k, v in clock.seconds.items()},
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "params": c.params,
         "macs": c.macs,
         "resolution": spec.resolution,
@@ -537,53 +557,3 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, cl
         "num_devices": len(jax.local_devices()) if cfg.num_devices is None else cfg.num_devices,
         **extra,
     }
-
-
-def finished_run(cfg: TrainConfig, workdirs) -> pathlib.Path | None:
-    """The first of ``workdirs`` that holds a finished run ("ok", with its checkpoint) of ``cfg`` on
-    as many devices: training ``cfg`` again would compute the same numbers (runs are deterministic)."""
-    cfg, _, devices = prepare(cfg)
-    for workdir in map(pathlib.Path, workdirs):
-        try:
-            result = json.loads((workdir / "result.json").read_text())
-            theirs = json.loads((workdir / "config.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if (result.get("status") == "ok" and result.get("num_devices") == len(devices) and (workdir / "ckpt").is_dir()
-                and not _differences(cfg, theirs)):
-            return workdir
-    return None
-
-
-def copy_run(source: pathlib.Path, workdir: pathlib.Path) -> None:
-    """Copy the finished run ``source`` (config, metrics, result, checkpoint) to the new ``workdir``,
-    all or nothing: a killed copy leaves no workdir."""
-    tmp = workdir.with_name(f".{workdir.name}.{os.getpid()}.copy")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        shutil.copytree(source, tmp)
-        os.replace(tmp, workdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_config(workdir: str | os.PathLike) -> TrainConfig:
-    return config.from_dict(TrainConfig, json.loads((pathlib.Path(workdir) / "config.json").read_text()))
-
-
-def load_model(workdir: str | os.PathLike) -> tuple[nnx.Module, TrainConfig, dict]:
-    """(model in eval mode with the evaluated weights, its config, its result) of a finished run."""
-    workdir = pathlib.Path(workdir)
-    result_path = workdir / "result.json"
-    if not result_path.exists():
-        raise ConfigError(f"{workdir} holds no finished run (no result.json)")
-    result = json.loads(result_path.read_text())
-    cfg, spec, devices = prepare(dataclasses.replace(load_config(workdir), num_devices=1, quiet=True))
-    mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
-    trainer = Trainer(cfg, spec, result["num_classes"], 1, 1, mesh)
-    restored = checkpoint.restore_latest(workdir / "ckpt", trainer.abstract_state())
-    if restored is None:
-        raise ConfigError(f"{workdir} has no checkpoint")
-    trainer.state = restored[1]
-    return trainer.model(), cfg, result
-

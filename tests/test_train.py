@@ -1,13 +1,13 @@
 """The training engine on real data: accuracy, resume, multi-device equality, divergence, bad input."""
 
-import dataclasses
+import contextlib
 import json
 import math
 import os
-import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -17,7 +17,7 @@ import optax
 import pytest
 from conftest import CIFAR10, IMAGENETTE, ROOT
 
-from scaling import checkpoint, cli, config, cost, proxies, recipes, runtime, train
+from scaling import checkpoint, cli, proxies, recipes, results, runtime, train
 from scaling.network import Network
 from scaling.train import TrainConfig, TrainingDiverged, train_and_evaluate
 
@@ -81,17 +81,35 @@ def test_rerun_returns_stored_result_without_training(tmp_path, monkeypatch):
         train_and_evaluate(tiny(seed=1, epochs=2, steps_per_epoch=1, test_every_epoch=True), tmp_path)
 
 
+def test_a_runs_seconds_are_its_phases_and_the_first_step_counts_as_compile(tmp_path):
+    """result["seconds"]: every phase of results.PHASES, none of them empty; "compile" holds the first
+    train step (its compile), which ``first_step_seconds`` times alone; together nearly the whole call."""
+    start = time.perf_counter()
+    result = train_and_evaluate(tiny(epochs=2, steps_per_epoch=2), tmp_path)
+    elapsed = time.perf_counter() - start
+    seconds = result["seconds"]
+    assert list(seconds) == list(results.PHASES) and all(v > 0 for v in seconds.values()), seconds
+    # "seconds" are rounded to the millisecond; "train" holds the 3 steps after the first.
+    assert seconds["compile"] + 1e-3 >= result["first_step_seconds"] > seconds["train"] / 3, result
+    assert 0.5 * elapsed < sum(seconds.values()) <= elapsed + 0.01, (seconds, elapsed)
+    assert json.loads((tmp_path / "result.json").read_text())["seconds"] == seconds
+
+
 def test_the_heap_is_given_back_around_each_evaluation(tmp_path, monkeypatch):
-    """The train step's freed scratch is trimmed before evaluating and the eval step's after: without the
-    trims a 128-px Imagenette run grew to 14.8 GB once training resumed after an evaluation, with them
-    it stayed at 10.5 GB (benchmarks/RESULTS.md)."""
-    calls = []
-    monkeypatch.setattr(runtime, "release_memory", lambda collect=True: calls.append("trim") or True)
-    evaluate = train.Trainer.evaluate
-    monkeypatch.setattr(train.Trainer, "evaluate", lambda self, *a: calls.append("eval") or evaluate(self, *a))
-    train_and_evaluate(tiny(epochs=2, steps_per_epoch=1), tmp_path)
-    # Two epochs: minival each, test after the last; a trim before and after each epoch's evaluation.
-    assert calls == ["trim", "eval", "trim", "trim", "eval", "eval", "trim"]
+    """The train step's freed scratch is trimmed before evaluating and the eval step's before training
+    resumes: without the trims a 128-px Imagenette run grew by a train step's block once training
+    resumed after an evaluation (benchmarks/RESULTS.md)."""
+    events = []
+    monkeypatch.setattr(runtime, "release_memory", lambda collect=True: events.append("trim") or True)
+    for name, event in (("evaluate", "eval"), ("train_step", "step")):
+        method = getattr(train.Trainer, name)
+        monkeypatch.setattr(train.Trainer, name,
+                            lambda self, *a, _m=method, _e=event: events.append(_e) or _m(self, *a))
+    train_and_evaluate(tiny(epochs=2, steps_per_epoch=2), tmp_path)
+    blocks = [e for i, e in enumerate(events) if i == 0 or events[i - 1] != e]  # repeats of one event as one
+    assert blocks.count("eval") == 2 and blocks.count("step") == 2  # two epochs: each trains, then evaluates
+    pairs = set(zip(blocks, blocks[1:], strict=False))
+    assert ("step", "eval") not in pairs and ("eval", "step") not in pairs, events  # a trim in between
 
 
 def test_interrupted_run_resumes_to_identical_metrics(tmp_path, monkeypatch):
@@ -144,7 +162,7 @@ def test_each_recipe_trains_and_resumes_on_one_and_eight_devices(recipe, devices
     resumed = train_and_evaluate(cfg, tmp_path / "resumed")
     keys = ("loss", "train_top1", "minival_top1", "test_top1")
     assert {k: resumed[k] for k in keys} == pytest.approx({k: straight[k] for k in keys}, rel=1e-6)
-    assert set(resumed["seconds"]) == {"data", "setup", "compile", "train", "eval", "checkpoint"}
+    assert list(resumed["seconds"]) == list(results.PHASES)
 
 
 def _cli(*argv, timeout=120):
@@ -154,29 +172,34 @@ def _cli(*argv, timeout=120):
     return proc.returncode, proc.stderr.strip().splitlines()
 
 
-def test_finished_run_finds_only_the_same_config_finished_on_as_many_devices(tmp_path):
-    """What a study may copy instead of training: config equal but for execution fields, "ok", a checkpoint."""
-    cfg = TrainConfig(network=Network(depth=0.25, width=0.5, base_resolution=16), dataset="digits",
-                      **proxies.SMOKE, recipe="proxy")
+@contextlib.contextmanager
+def _backend_compiles(delay_background: float = 0.0):
+    """The XLA compilations that happen inside the block, as (function name, thread name), from
+    jax.monitoring's compile events (they fire in the compiling thread); ``delay_background`` holds
+    each compilation outside the main thread back by that many seconds when it starts."""
+    compiles, event = [], "/jax/core/compile/backend_compile_duration"
 
-    def run(name, cfg, status="ok", devices=1, ckpt=True):
-        workdir = tmp_path / name
-        (workdir / "ckpt").mkdir(parents=True) if ckpt else workdir.mkdir()
-        (workdir / "config.json").write_text(json.dumps(config.to_dict(train.prepare(cfg)[0])))
-        (workdir / "result.json").write_text(json.dumps({"status": status, "num_devices": devices}))
-        return workdir
+    def started(name, value, fun_name=None, **_):
+        if name == event and threading.current_thread() is not threading.main_thread():
+            time.sleep(delay_background)
 
-    others = [run("seed1", dataclasses.replace(cfg, seed=1)), run("diverged", cfg, status="diverged"),
-              run("two_devices", cfg, devices=2), run("no_ckpt", cfg, ckpt=False),
-              run("longer", dataclasses.replace(cfg, epochs=2)), tmp_path / "missing"]
-    assert train.finished_run(cfg, others) is None
-    same = run("same", dataclasses.replace(cfg, quiet=False, compilation_cache=None))  # execution fields differ
-    assert train.finished_run(cfg, [*others, same]) == same
+    def finished(name, seconds, fun_name=None, **_):
+        if name == event:
+            compiles.append((fun_name, threading.current_thread().name))
+
+    jax.monitoring.register_scalar_listener(started)
+    jax.monitoring.register_event_duration_secs_listener(finished)
+    try:
+        yield compiles
+    finally:
+        jax.monitoring.unregister_scalar_listener(started)
+        jax.monitoring.unregister_event_duration_listener(finished)
 
 
 def test_eval_step_compiled_beside_training_is_the_one_evaluation_uses():
-    """Trainer.compile_eval (a background thread) makes the program evaluate runs: the jitted eval
-    step never compiles, and the accuracy is the jitted step's."""
+    """Trainer.compile_eval compiles the eval step in a background thread, and evaluation waits for
+    that program: it compiles nothing itself (nor the step twice), and scores what the plainly jitted
+    step scores."""
     cfg, spec, devices = train.prepare(tiny(limit_test=40))
     dataset = train.load_dataset(cfg)
     mesh = jax.make_mesh((1,), ("data",), devices=devices[:1])
@@ -185,9 +208,16 @@ def test_eval_step_compiled_beside_training_is_the_one_evaluation_uses():
         return train.Trainer(cfg, spec, dataset.num_classes, 1, 1, mesh)
 
     early, plain = trainer(), trainer()
-    early.compile_eval(spec.resolution)
-    assert early.evaluate(dataset, "test", spec.resolution) == plain.evaluate(dataset, "test", spec.resolution)
-    assert early._eval_step._cache_size() == 0 and plain._eval_step._cache_size() == 1
+    # The background compile is held back, so evaluation starts while it runs: it must wait for it.
+    with _backend_compiles(delay_background=1.0) as compiles:
+        early.compile_eval(spec.resolution)
+        early_top1 = early.evaluate(dataset, "test", spec.resolution)
+    main = threading.main_thread().name
+    assert [thread != main for name, thread in compiles if "_eval" in name] == [True], compiles
+    with _backend_compiles() as compiles:  # without compile_eval, the first evaluation compiles it
+        plain_top1 = plain.evaluate(dataset, "test", spec.resolution)
+    assert [thread for name, thread in compiles if "_eval" in name] == [main], compiles
+    assert early_top1 == plain_top1
 
 
 def test_workdir_that_is_a_file_is_one_line_exit_2(tmp_path):
@@ -202,23 +232,6 @@ def test_a_network_that_cannot_fit_is_refused_within_seconds(tmp_path):
     code, err = _cli("train", "--resolution", "9.15", "--epochs", "1", "--quiet", "--workdir", str(tmp_path / "w"))
     assert code == 2 and len(err) == 1 and "needs about" in err[0] and "GiB the devices hold" in err[0], err
     assert time.time() - start < 60 and not (tmp_path / "w").exists()
-
-
-def test_memory_estimate_counts_state_and_activations():
-    cfg, spec, devices = train.prepare(tiny())
-    c = cost.count(spec, 10)
-    small = train.step_memory_bytes(cfg, spec, 10, 1)
-    big = train.step_memory_bytes(train.prepare(tiny(batch_size=64))[0], spec, 10, 1)
-    assert big - small == pytest.approx(train.ACTIVATION_OVERHEAD * c.activation_bytes * 48, rel=1e-6)
-    assert small > 4 * 4 * c.params  # weights, gradients and AdamW's two slots in fp32
-    assert train.device_memory_bytes(devices) > big
-
-
-def test_cpu_memory_limit_is_the_hosts_total_not_what_is_free_now():
-    """A sibling worker's run holds memory for a while; only what the host has can refuse a run."""
-    devices = jax.devices("cpu")
-    info = dict(line.split(":", 1) for line in pathlib.Path("/proc/meminfo").read_text().splitlines())
-    assert train.device_memory_bytes(devices) == int(info["MemTotal"].split()[0]) * 1024
 
 
 @pytest.mark.slow

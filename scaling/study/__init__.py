@@ -43,7 +43,7 @@ import time
 
 from optuna.trial import TrialState
 
-from scaling import files, interrupt, recipes, results, runtime, train
+from scaling import files, interrupt, memory_estimate, recipes, results, runtime, train
 from scaling.study import storage, worker
 from scaling.study.definition import (
     ADDED_FIELDS,
@@ -87,7 +87,7 @@ def validate(study: StudyConfig, points: list[Point], check_storage: bool = True
     prepared = [train.prepare(train_config(study, p)) for p in points]
     dataset = train.load_dataset(study.train)
     for cfg, spec, devices in prepared:
-        train.check_fits(cfg, spec, dataset.num_classes, devices)
+        memory_estimate.check_fits(cfg, spec, dataset.num_classes, devices, train.compute_dtype(cfg))
     if check_storage and storage.is_url(study.storage):
         storage.check(study.storage)
     return dataset

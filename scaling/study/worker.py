@@ -18,7 +18,7 @@ import traceback
 import optuna
 from optuna.trial import TrialState
 
-from scaling import cost, files, results, runtime, train
+from scaling import cost, files, results, runs, runtime, train
 from scaling.config import one_line
 from scaling.study import liveness
 from scaling.study.definition import train_config
@@ -77,9 +77,9 @@ def objective(study: Study, trial: optuna.Trial, outcome: dict) -> float:
     workdir = study.dir / "trials" / key
     cfg = train_config(study.config, point)
     if study.config.reuse and not workdir.exists():
-        source = train.finished_run(cfg, _other_runs(study))
+        source = runs.finished_run(cfg, _other_runs(study))
         if source is not None:
-            train.copy_run(source, workdir)
+            runs.copy_run(source, workdir)
             trial.set_user_attr("reused_from", str(source))
             outcome["copied"] = True
     try:
