@@ -100,11 +100,39 @@ def _with_compound(args: argparse.Namespace, network: Network) -> Network:
 # --------------------------------------------------------------------------------------------
 # Subcommands
 # --------------------------------------------------------------------------------------------
+def _with_strategy(args: argparse.Namespace, network: Network) -> tuple[Network, dict]:
+    """``network`` (the baseline) scaled by ``--strategy NAME --s S``: the strategy's (d, w, r) for cost
+    multiplier s, and the row's extra columns (``mac_ratio``: the real MACs over the baseline's, after
+    rounding); ``network`` unchanged when no strategy is given."""
+    from scaling import strategies
+
+    if args.strategy is None:
+        if args.s is not None:
+            raise UsageError("--s is the cost multiplier of a --strategy")
+        return network, {}
+    if args.s is None:
+        raise UsageError("--strategy needs --s, the cost multiplier (of the baseline's MACs)")
+    if network.variant is not None or args.compound_phi is not None:
+        raise UsageError("--strategy scales the baseline (and its --depth/--width/--resolution), not a --variant "
+                         "or a --phi")
+    strategy = strategies.get(args.strategy)
+    params = {k: getattr(args, f"compound_{k}") for k in ("alpha", "beta", "gamma")
+              if getattr(args, f"compound_{k}") is not None}
+    d, w, r = strategy(args.s, **params)
+    scaled = network.scaled(d, w, r)
+    base = cost.count(network.spec(), args.num_classes).macs
+    real = cost.count(scaled.spec(), args.num_classes).macs
+    return scaled, {"strategy": strategy.name, "s": args.s, "d": round(d, 4), "w": round(w, 4), "r": round(r, 4),
+                    "mac_ratio": round(real / base, 3)}
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     given = _given(args, Network)
-    network = _with_compound(args, config.override(Network(), **given))
-    if network != Network() or given:
-        _print_table([cost.describe(network.spec(), args.num_classes)], args.json)
+    network, extra = _with_strategy(args, config.override(Network(), **given))
+    if not extra:
+        network = _with_compound(args, network)
+    if network != Network() or given or extra:
+        _print_table([extra | cost.describe(network.spec(), args.num_classes)], args.json)
         return
     names = list(arch.PRESETS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     rows = []
@@ -115,6 +143,18 @@ def cmd_models(args: argparse.Namespace) -> None:
                 "paper_flops_B": paper_flops, "gmacs_diff": round(row["gmacs"] - paper_flops, 3),
                 "paper_top1": paper_top1}
         rows.append(row)
+    _print_table(rows, args.json)
+
+
+def cmd_strategies(args: argparse.Namespace) -> None:
+    from scaling import strategies
+
+    rows = []
+    for st in strategies.STRATEGIES.values():
+        row = {"strategy": st.name, "params": ", ".join(f"{k}={v:g}" for k, v in st.defaults.items()) or "-"}
+        for s in (2, 4):
+            row[f"d,w,r at s={s}"] = "/".join(f"{x:.3f}" for x in st(s))
+        rows.append(row | {"rule": st.summary})
     _print_table(rows, args.json)
 
 
@@ -362,7 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_fields(p, Network)
     _add_compound_flags(p)
+    g = p.add_argument_group("a scaling strategy instead (scaling strategies lists them)")
+    g.add_argument("--strategy", help="scale the baseline by this strategy's (d, w, r) for --s (default: none); "
+                                      "compound reads --alpha/--beta/--gamma")
+    g.add_argument("--s", type=_float, help="the cost multiplier (of the baseline's MACs) for --strategy")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("strategies", help="the registered scaling strategies and their (d, w, r) at s = 2 and 4",
+                       description="Each strategy spends a cost multiplier s on depth, width and resolution "
+                                   "(d w^2 r^2 = s before rounding); scaling/strategies.py registers them.")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_strategies)
 
     p = sub.add_parser("grid", help="merged (alpha, beta, gamma) candidates with their real cost")
     p.add_argument("--alpha", default="1:1.4:0.05", help="value, list a,b,c or range start:stop:step")

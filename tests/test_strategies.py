@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -66,3 +67,26 @@ def test_the_maths_imports_no_array_library():
             "print(sorted(m for m in ('jax', 'numpy', 'flax', 'optuna', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_cli_lists_strategies_and_builds_a_strategys_network(capsys):
+    from scaling import cli, cost
+    from scaling.network import Network
+
+    assert cli.main(["strategies", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["strategy"] for r in rows] == list(strategies.STRATEGIES)
+    assert rows[-1]["d,w,r at s=4"] == "1.149/1.741/1.072"
+    argv = ["models", "--strategy", "dwr", "--s", "4", "--depth", "0.25", "--width", "0.25", "--num-classes", "10",
+            "--base-resolution", "32", "--output-stride", "16", "--json"]
+    assert cli.main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    proxy = Network(depth=0.25, width=0.25, base_resolution=32, output_stride=16)
+    scaled = proxy.scaled(*strategies.get("dwr")(4))
+    assert row["macs"] == cost.count(scaled.spec(), 10).macs
+    assert row["mac_ratio"] == round(row["macs"] / cost.count(proxy.spec(), 10).macs, 3)
+    for bad, message in ((["models", "--strategy", "dwr"], "--strategy needs --s"),
+                         (["models", "--s", "2"], "--s is the cost multiplier of a --strategy"),
+                         (["models", "--strategy", "nope", "--s", "2"], "unknown strategy 'nope'")):
+        assert cli.main(bad) == 2
+        assert message in capsys.readouterr().err
