@@ -6,6 +6,8 @@ against MACs:
 
 - ``width``, ``depth``, ``resolution`` (Fig. 3): one dimension over ``values`` (default the paper's);
 - ``width-baselines`` (Fig. 4): widths ``values`` for each (d, r) of ``baselines``;
+- ``strategies``: each scaling strategy of ``strategies`` (:mod:`scaling.strategies`: compound, depth,
+  width, resolution, dWr) at each cost multiplier s of ``costs``, matched on real MACs;
 - ``compound-vs-single`` (Fig. 8): for each phi of ``phi``, the compound network
   (alpha^phi, beta^phi, gamma^phi) (alpha, beta, gamma given, or the winner of the search
   ``from_study``) and the width-only, depth-only and resolution-only networks whose real MACs are
@@ -27,7 +29,7 @@ import math
 import re
 from collections.abc import Callable
 
-from scaling import budgets, config, cost, results, scaling_math, search, study
+from scaling import budgets, config, cost, results, scaling_math, search, strategies, study
 from scaling.network import merge_identical
 from scaling.study import Point, StudyConfig, StudyError
 
@@ -52,6 +54,8 @@ class SweepConfig:
     beta: float = 1.1
     gamma: float = 1.15
     from_study: str | None = None  # compound-vs-single: alpha, beta, gamma of this finished search
+    strategies: str = ""  # strategies: comma-separated names (scaling.strategies); "" = every registered one
+    costs: str = ""  # strategies: the cost multipliers s (of the baseline's MACs); "" = 1,2,4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +139,13 @@ def resolve(cfg: SweepConfig) -> SweepConfig:
 # --------------------------------------------------------------------------------------------
 # Figure points and study points
 # --------------------------------------------------------------------------------------------
+def _costs(cfg: SweepConfig) -> list[float]:
+    costs = scaling_math.parse_range(cfg.costs or "1,2,4")
+    if not costs or min(costs) < 1:
+        raise SweepError(f"costs must be multipliers >= 1 of the baseline's MACs, got {cfg.costs!r}")
+    return costs
+
+
 def _dwr(dimension: str, value: float) -> tuple[float, float, float]:
     return {"depth": (value, 1.0, 1.0), "width": (1.0, value, 1.0), "resolution": (1.0, 1.0, value)}[dimension]
 
@@ -167,6 +178,30 @@ def match_macs(cfg: SweepConfig, dimension: str, target: float, num_classes: int
         lo, hi = (lo, mid) if macs(mid) >= target else (mid, hi)
     best = min((lo, hi), key=lambda k: abs(math.log(macs(k) / target)))
     return round(1 + best * step, 6)
+
+
+def match_strategy(cfg: SweepConfig, name: str, s: float, num_classes: int) -> tuple[float, float]:
+    """(t, real): the strategy ``name``'s own multiplier t whose rounded network costs closest to ``s`` times
+    the baseline's MACs, and that network's real MAC ratio. Bisection on log t: MACs grow along a path."""
+    rule = strategies.get(name)
+    params = {"alpha": cfg.alpha, "beta": cfg.beta, "gamma": cfg.gamma} if name == "compound" else {}
+    base = _macs(cfg, (1.0, 1.0, 1.0), num_classes)
+
+    def ratio(t: float) -> float:
+        return _macs(cfg, rule(t, **params), num_classes) / base
+
+    if s == 1:
+        return 1.0, 1.0
+    lo, hi = 1.0, s
+    while ratio(hi) < s:
+        lo, hi = hi, 2 * hi
+        if hi > 1e6:
+            raise SweepError(f"strategy {name!r} reaches no network of {s:g}x the baseline's MACs")
+    for _ in range(40):  # the smallest t whose network costs >= s lies in (lo, hi]
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if ratio(mid) >= s else (mid, hi)
+    best = min((lo, hi), key=lambda t: abs(math.log(ratio(t) / s)))
+    return best, ratio(best)
 
 
 def members(cfg: SweepConfig, num_classes: int) -> list[Member]:
@@ -213,6 +248,23 @@ def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
             out.append(Member(dim, v, f"{dim[0]}={v:g}", _dwr(dim, v)))
     out += [Member("compound", phi, f"phi={phi:g}",
                    scaling_math.compound_coefficients(cfg.alpha, cfg.beta, cfg.gamma, phi)) for phi in phis]
+    return out
+
+
+@register("strategies", figure="strategies", title="Scaling strategies at equal cost")
+def strategies_at_equal_cost(cfg: SweepConfig, num_classes: int) -> list[Member]:
+    """Each strategy of ``cfg.strategies`` at each cost multiplier s of ``cfg.costs``, its network's real
+    MACs matched to s times the baseline's (:func:`match_strategy`)."""
+    names = [n.strip() for n in cfg.strategies.split(",") if n.strip()] or list(strategies.STRATEGIES)
+    for name in names:
+        strategies.get(name)
+    out = []
+    for name in names:
+        rule = strategies.get(name)
+        params = {"alpha": cfg.alpha, "beta": cfg.beta, "gamma": cfg.gamma} if name == "compound" else {}
+        for s in _costs(cfg):
+            t, _ = match_strategy(cfg, name, s, num_classes)
+            out.append(Member(name, s, f"s={s:g}", rule(t, **params)))
     return out
 
 

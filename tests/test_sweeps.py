@@ -17,6 +17,7 @@ from conftest import IMAGENETTE, ROOT, fake_result
 from flax import nnx
 
 from scaling import calibration, cam, cli, config, cost, plots, proxies, recipes, results, search, sweeps, train
+from scaling import strategies as scaling_strategies
 from scaling.arch import ResNetSpec, resnet_spec, scaled_spec
 from scaling.models import build_model
 from scaling.scaling_math import round_resolution
@@ -30,9 +31,10 @@ SMALL = {
     "resolution": ({"values": "1,1.3"}, 2),
     "width-baselines": ({"values": "1,1.4", "baselines": "1/1,2/1"}, 4),
     "compound-vs-single": ({"phi": "0,1"}, 5),
+    "strategies": ({"strategies": "compound,dwr", "costs": "1,2"}, 3),
 }
 FIGURE = {"width": "figure3_width", "depth": "figure3_depth", "resolution": "figure3_resolution",
-          "width-baselines": "figure4", "compound-vs-single": "figure8"}
+          "width-baselines": "figure4", "compound-vs-single": "figure8", "strategies": "strategies"}
 
 
 def _config(name, tmp_path, **changes) -> sweeps.SweepConfig:
@@ -143,6 +145,32 @@ def test_compound_vs_single_matches_macs_and_shares_the_baseline():
     assert err[1] == min(err)
 
 
+def test_strategies_are_matched_on_real_macs_and_share_the_baseline():
+    cfg = sweeps.load_config("strategies")
+    baseline = cfg.study.train.network
+    base = cost.count(baseline.spec(), 10).macs
+    members = sweeps.members(cfg, 10)
+    assert [m.line for m in members if m.coefficient == 1] == list(scaling_strategies.STRATEGIES)
+    assert all(m.dwr == (1.0, 1.0, 1.0) for m in members if m.coefficient == 1)
+    assert len(sweeps.points(cfg, 10)) == 1 + 2 * len(scaling_strategies.STRATEGIES)  # the baseline is trained once
+    for m in members:
+        rule = scaling_strategies.get(m.line)
+        params = {"alpha": 1.2, "beta": 1.1, "gamma": 1.15} if m.line == "compound" else {}
+        t, real = sweeps.match_strategy(cfg, m.line, m.coefficient, 10)
+        assert m.dwr == rule(t, **params)
+        assert real == cost.count(baseline.scaled(*m.dwr).spec(), 10).macs / base
+        # no other network on the strategy's path costs closer to s (its rounding steps allowing)
+        for other in (t * 0.9, t * 0.97, t * 1.03, t * 1.1):
+            if other >= 1:
+                near = cost.count(baseline.scaled(*rule(other, **params)).spec(), 10).macs / base
+                assert abs(np.log(real / m.coefficient)) <= abs(np.log(near / m.coefficient)) + 1e-12
+    assert max(abs(np.log(sweeps.match_strategy(cfg, "dwr", s, 10)[1] / s)) for s in (2, 4)) < np.log(1.03)
+    with pytest.raises(ValueError, match="unknown strategy 'nope'"):
+        sweeps.members(config.override(cfg, strategies="compound,nope"), 10)
+    with pytest.raises(StudyError, match="costs must be multipliers >= 1"):
+        sweeps.members(config.override(cfg, costs="0.5,2"), 10)
+
+
 def test_a_new_baseline_is_a_study_of_its_own():
     cfg = sweeps.with_baseline(sweeps.load_config("depth"), "resnet50")
     assert cfg.study.name == "sweep_depth-resnet50"
@@ -203,7 +231,7 @@ def test_a_new_sweep_kind_is_one_function_and_one_registration(tmp_path, monkeyp
     assert sweeps.sweep(cfg)["complete"]
     assert tmp_path / cfg.study.name / "depth_pair" in plots.redraw(tmp_path / cfg.study.name)
     with pytest.raises(StudyError, match="unknown sweep 'nope'; choose from width, depth, resolution, "
-                                         "width-baselines, compound-vs-single, depth-pair"):
+                                         "width-baselines, compound-vs-single, strategies, depth-pair"):
         sweeps.kind("nope")
 
 
@@ -353,8 +381,8 @@ def test_each_sweep_trains_on_digits_and_draws_its_figure(name, trained):
     assert summary["complete"] and len(df) == SMALL[name][1]
     assert df["test_top1"].between(0, 1).all() and (df["dataset"] == "digits").all()
     table = results.sweep_table(df)
-    assert table["macs"].is_monotonic_increasing or name in ("width-baselines", "compound-vs-single")
-    lines = {"width-baselines": 2, "compound-vs-single": 4}.get(name, 1)
+    assert table["macs"].is_monotonic_increasing or name in ("width-baselines", "compound-vs-single", "strategies")
+    lines = {"width-baselines": 2, "compound-vs-single": 4, "strategies": 2}.get(name, 1)
     assert table["line"].nunique() == lines
     assert (directory / f"{FIGURE[name]}.png").stat().st_size > 0
 

@@ -45,7 +45,7 @@ EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries
 
 #: Fields added after studies were committed, with the value that leaves a study as it was: a study's
 #: definition omits them at that value, so an older study resumes under the newer code.
-ADDED_FIELDS = {"budgets": "", "match_macs": 0.0}
+ADDED_FIELDS = {"budgets": "", "match_macs": 0.0, "strategies": "", "costs": ""}
 #: Fields renamed after studies were committed (``network.resolution`` -> ``resolution_scale``): a
 #: stored definition is read with the new names (:func:`scaling.config.upgrade`) before it is compared.
 RENAMED_FIELDS = config.RENAMED_FIELDS
