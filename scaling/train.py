@@ -357,7 +357,8 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
     wall_before = history[-1]["wall_time"] if history else 0.0
     t_resume = time.time()
     try:
-        for epoch in range(len(history), cfg.epochs):
+        start = len(history)
+        for epoch in range(start, cfg.epochs):
             this_epoch = _Epoch(cfg, trainer, dataset, spec.resolution, epoch, steps_per_epoch, heap, bar)
             if first_step_seconds is None:
                 with phases.time("compile"):
@@ -374,6 +375,8 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
                 _write_metrics(workdir, history)
             bar.set_postfix(loss=f"{record['loss']:.3f}", minival=record["minival_top1"],
                             img_s=f"{record['images_per_sec']:.0f}")
+            if bar.disable and not cfg.quiet:  # no TTY (a log file, nohup): one line per epoch instead
+                _say_epoch(spec, record, epoch + 1, cfg.epochs, (time.time() - t_resume) / (epoch + 1 - start))
     except TrainingDiverged as e:
         files.write_json(result_path, _result(cfg, spec, dataset, history, "diverged", t_start, first_step_seconds,
                                               phases.seconds, diverged_step=e.step, diverged_loss=e.loss,
@@ -384,6 +387,12 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
     result = _result(cfg, spec, dataset, history, "ok", t_start, first_step_seconds, phases.seconds)
     files.write_json(result_path, result)
     return result
+
+
+def _say_epoch(spec, record: dict, epoch: int, epochs: int, seconds_per_epoch: float) -> None:
+    print(f"{spec.name} {spec.resolution}px epoch {epoch}/{epochs}: loss {record['loss']:.3f}, minival top-1 "
+          f"{record['minival_top1']:.2%}, {record['images_per_sec']:.0f} img/s, ETA "
+          f"{seconds_per_epoch * (epochs - epoch):.0f} s", file=sys.stderr, flush=True)
 
 
 def _stored_result(path: pathlib.Path) -> dict:

@@ -1,6 +1,7 @@
 """The training engine on real data: accuracy, resume, multi-device equality, divergence, bad input."""
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -353,3 +354,13 @@ def test_flattened_optimizer_equals_optax_reference(optimizer):
     for name in params:  # the same arithmetic; XLA may fuse it differently: at most 2 ulp apart
         np.testing.assert_array_max_ulp(np.asarray(p_ours[name]), np.asarray(p_ref[name]), maxulp=2)
     assert not jnp.array_equal(p_ours["kernel"], params["kernel"])
+
+
+def test_without_a_tty_a_run_says_one_line_per_epoch(tmp_path, capsys):
+    cfg = tiny(epochs=2, steps_per_epoch=2, limit_train=64, limit_test=32, quiet=False)
+    train_and_evaluate(cfg, tmp_path / "loud")
+    lines = [line for line in capsys.readouterr().err.splitlines() if " epoch " in line]
+    assert [line.split(" epoch ")[1].split(":")[0] for line in lines] == ["1/2", "2/2"]
+    assert all("minival top-1" in line and "img/s, ETA" in line for line in lines) and lines[-1].endswith("ETA 0 s")
+    train_and_evaluate(dataclasses.replace(cfg, quiet=True), tmp_path / "quiet")
+    assert " epoch " not in capsys.readouterr().err
