@@ -281,7 +281,10 @@ def test_a_study_cannot_be_resumed_with_another_definition(tmp_path, monkeypatch
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train())
     assert cli.main(_argv(tmp_path, "defn")) == 0
     assert cli.main(_argv(tmp_path, "defn", "--lr", "0.1")) == 2
-    assert "another definition (differs in study.train.lr)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "another definition (differs in study.train.lr)" in err
+    study_dir = tmp_path / "defn"
+    assert err.strip().endswith(f"or start it over (rm -r {study_dir / 'journal.log'} {study_dir / 'trials'})")
 
 
 def test_a_lost_worker_trial_is_failed_and_queued_again(tmp_path, monkeypatch):

@@ -90,9 +90,12 @@ class Study:
                 time.sleep(0.5)
             theirs = upgrade(study.user_attrs.get("definition"))  # RENAMED_FIELDS applied
             if theirs is not None and theirs != mine:
+                fresh = (f"optuna delete-study --study-name {config.name} --storage URL"
+                         if storage.is_url(config.storage)
+                         else f"rm -r {storage.journal_path(config)} {config.dir / 'trials'}")
                 raise StudyError(f"study {config.name!r} exists with another definition (differs in "
                                  f"{', '.join(k.removeprefix('config.') for k in differs(theirs, mine))}); "
-                                 "rerun with its own settings or choose another --study")
+                                 f"rerun with its own settings, choose another --study, or start it over ({fresh})")
         self = cls(config, kind, study, store, points, session)
         if config.retry_failed:
             self._retry_failed()
