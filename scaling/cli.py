@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import pathlib
 import signal
 import sys
@@ -331,6 +332,17 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print("\n".join(verdicts.pair(df, *names, args.metric, at_macs=args.at_macs, margin=args.margin, pooled=pooled)))
 
 
+def cmd_status(args: argparse.Namespace) -> None:
+    from scaling import study
+
+    st = study.queue.status(study.load(study.StudyConfig(name=args.study, results_dir=args.results_dir,
+                                                           storage=args.storage)))
+    eta = "unknown until a run finishes" if math.isnan(st["eta_seconds"]) else f"{st['eta_seconds'] / 60:.0f} min"
+    mean = "" if math.isnan(st["mean_run_seconds"]) else f"; {st['mean_run_seconds']:.0f} s a finished run"
+    print(f"{args.study}: {st['done']} of {st['points']} runs done, {st['running']} running, {st['failed']} failed, "
+          f"{st['queued']} queued{mean}; ETA {eta} at the running workers' pace")
+
+
 def cmd_fidelity(args: argparse.Namespace) -> None:
     from scaling import fidelity
 
@@ -500,6 +512,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "both, each seed's runs averaged")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("status", help="where a study stands: runs done, running, failed and queued, and the ETA",
+                       description="Read-only: reads the study's storage (its journal, or --storage URL) while "
+                                   "its workers run. To watch it live: optuna-dashboard results/STUDY/journal.log.")
+    p.add_argument("study", help="the study's name (--study of the command that runs it)")
+    p.add_argument("--results-dir", default="results", help="where its journal is (default: results)")
+    p.add_argument("--storage", default=None, help="the study's RDB URL, if it has one (default: the journal file)")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("fidelity", help="does the small budget's answer hold at a bigger one? a study trained "
                        "at several --budgets, compared budget by budget")

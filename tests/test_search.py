@@ -277,6 +277,27 @@ def test_a_search_and_its_rerun_name_each_draws_winner_and_both_draws(tmp_path, 
         "search's objective)"]
 
 
+def test_status_reads_where_a_study_stands(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train())
+    config = _config(_argv(tmp_path, "st"))
+    points = search.search_points(config, search.candidates(config))
+    run = study.Study.open(config.study, "search", points, study.config_dict(config))
+    taken = run.optuna.ask()  # a worker took one
+    argv = ["status", "st", "--results-dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.strip() == (f"st: 0 of {len(points)} runs done, 1 running, 0 failed, "
+                                               f"{len(points) - 1} queued; ETA unknown until a run finishes at the "
+                                               "running workers' pace")
+    run.fail(taken.number, "interrupted", "its worker stopped")
+    study.worker.work(run)
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"st: {len(points)} of {len(points)} runs done, 0 running, 0 failed, 0 queued; ") and \
+        out.strip().endswith("s a finished run; ETA 0 min at the running workers' pace")
+    assert cli.main(["status", "nosuch", "--results-dir", str(tmp_path)]) == 2
+
+
 def test_a_study_cannot_be_resumed_with_another_definition(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train())
     assert cli.main(_argv(tmp_path, "defn")) == 0

@@ -209,3 +209,30 @@ class Study:
     def left(self) -> int:
         """How many points still need a run."""
         return sum(self.needs_run(mine) for mine in self.by_point().values())
+
+
+def status(study: optuna.Study) -> dict:
+    """Where a stored study stands, read-only: its points ``done``, ``running``, ``failed`` (settled or
+    out of retries) and ``queued``, the mean wall time of a finished run, and the ETA in seconds (the
+    queued and running runs at that mean, over the running workers; NaN before a run finished)."""
+    definition_ = study.user_attrs.get("definition") or {}
+    retries = (study.user_attrs.get("config") or {}).get("study", {}).get("max_retries", 2)
+    trials = study.get_trials(deepcopy=False)
+    counts = collections.Counter()
+    for key in definition_.get("points", []):
+        mine = since_retry([t for t in trials if t.user_attrs.get("point") == key])
+        if any(t.state == TrialState.COMPLETE for t in mine):
+            counts["done"] += 1
+        elif any(t.state == TrialState.RUNNING for t in mine):
+            counts["running"] += 1
+        elif any(settled(t) for t in mine) or sum(fail_kind(t) in RETRYABLE for t in mine) > retries:
+            counts["failed"] += 1
+        else:
+            counts["queued"] += 1
+    times = [t.user_attrs["wall_time"] for t in trials
+             if t.state == TrialState.COMPLETE and "wall_time" in t.user_attrs]
+    mean = sum(times) / len(times) if times else float("nan")
+    left = counts["queued"] + counts["running"]
+    return {"points": len(definition_.get("points", [])),
+            **{k: counts[k] for k in ("done", "running", "failed", "queued")},
+            "mean_run_seconds": mean, "eta_seconds": mean * left / max(1, counts["running"]) if left else 0.0}
