@@ -48,6 +48,7 @@ from scaling.study import storage, worker
 from scaling.study.definition import (
     ADDED_FIELDS,
     EXECUTION_FIELDS,
+    RENAMED_FIELDS,
     Point,
     StudyConfig,
     StudyError,
@@ -60,9 +61,9 @@ from scaling.study.liveness import HOST, new_session, this_process
 from scaling.study.queue import Study
 from scaling.study.storage import journal_path, load, mask_url
 
-__all__ = ["ADDED_FIELDS", "EXECUTION_FIELDS", "HOST", "Point", "Study", "StudyConfig", "StudyError", "config_dict",
-           "definition", "journal_path", "load", "mask_url", "new_session", "run", "summarise", "this_process",
-           "train_config", "validate"]
+__all__ = ["ADDED_FIELDS", "EXECUTION_FIELDS", "HOST", "RENAMED_FIELDS", "Point", "Study", "StudyConfig", "StudyError",
+           "config_dict", "definition", "journal_path", "load", "mask_url", "new_session", "run", "summarise",
+           "this_process", "train_config", "validate"]
 
 
 def validate(study: StudyConfig, points: list[Point], check_storage: bool = True):
