@@ -27,6 +27,14 @@ EXIT_FAILED = 1
 #: Flag names that differ from their field's name (``--resolution`` sets the multiplier
 #: ``Network.resolution_scale``; ``--base-resolution`` the pixels it multiplies).
 FLAG_NAMES = {"name": "study", "resolution_scale": "resolution"}
+#: How flags override an experiment file (the top-level --help says it).
+OVERRIDES = """\
+Overrides: every field of a command's config is a flag of the same name, applied on top of its
+experiment file (--config): --epochs 20, --seeds 3, --depth 0.5 (the baseline's), --dataset
+tfds:cifar10. Two flags differ from their field: --study names the study (field `name`) and
+--resolution is the baseline's resolution_scale (--base-resolution: the pixels it multiplies).
+Lists are comma-separated (--values 1,1.4,2), ranges start:stop:step (--alpha 1:1.4:0.05), pairs
+d/r (--baselines 1/1,2/1.3). `scaling COMMAND --help` lists each command's flags."""
 
 
 class UsageError(Exception):
@@ -402,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     from scaling.sweeps import SWEEPS, SweepConfig
     from scaling.train import TrainConfig
 
-    parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="scaling", description=__doc__.splitlines()[0], epilog=OVERRIDES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("models", help="params and MACs of B0-B7 or of any network",

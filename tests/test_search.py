@@ -690,3 +690,11 @@ def test_the_winner_line_gives_the_cost_adjusted_ranking():
     adjusted = results.cost_adjusted(stats)
     assert [r["candidate"] for r in adjusted["ranking"]][0] == "b"  # best for its cost, second raw
     assert adjusted["ranking"][0]["raw_rank"] == 2
+
+
+def test_help_states_how_flags_override_an_experiment(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "--study names the study (field `name`)" in out and "start:stop:step" in out
+    assert set(cli.FLAG_NAMES.values()) == {"study", "resolution"}  # the only flags named unlike their field
