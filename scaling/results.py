@@ -155,7 +155,7 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
         "config": config,
     }
     if kind == "search" and not stats.empty:
-        summary |= winner(stats)
+        summary |= winner(stats, df)
     if kind == "calibration" and len(df):
         summary["calibration"] = calibration_verdict(calibration_table(df, config["tolerance"]), config["tolerance"])
     return summary
@@ -242,20 +242,14 @@ def calibration_verdict(table: pd.DataFrame, tolerance: float) -> list[dict]:
     return out
 
 
-def beats_beyond_noise(a, b, noise: float) -> bool:
-    """Whether candidate ``a``'s mean score exceeds ``b``'s by more than 2 standard errors of the pooled
-    seed ``noise`` (rows of :func:`candidate_stats`): the summary's noise rule."""
-    return a["score"] - b["score"] > 2 * noise * math.sqrt(1 / a["seeds"] + 1 / b["seeds"])
-
-
-def winner(stats: pd.DataFrame) -> dict:
-    """A search's best and runner-up by seed mean (rows of :func:`candidate_stats`), whether the margin exceeds
-    2 standard errors of the pooled seed noise, and the paper's point's rank."""
+def winner(stats: pd.DataFrame, df: pd.DataFrame) -> dict:
+    """A search's best and runner-up by seed mean (rows of :func:`candidate_stats` of the trials ``df``),
+    whether the best beats the runner-up beyond the seed noise (the seed-paired 95% CI of their
+    difference excludes 0; every candidate shares its seed's data), and the paper's point's rank."""
     best = _record(stats.iloc[0])
     out = {"best": best, "runner_up": None, "margin": None, "seed_noise": seed_noise(stats),
            "beats_runner_up_beyond_noise": None,
-           "noise_rule": "margin > 2 * seed_noise * sqrt(1/seeds_best + 1/seeds_runner_up); "
-                         "seed_noise = pooled std of minival top-1 over seeds"}
+           "noise_rule": "the seed-paired 95% CI of best - runner-up (minival top-1) excludes 0"}
     paper = stats[stats["paper"] == True] if "paper" in stats else stats.iloc[:0]  # noqa: E712
     if not paper.empty:
         out["paper_candidate"] = _record(paper.iloc[0]) | {"rank": int(paper.index[0]) + 1}
@@ -263,8 +257,10 @@ def winner(stats: pd.DataFrame) -> dict:
         runner = _record(stats.iloc[1])
         out["runner_up"] = runner
         out["margin"] = best["score"] - runner["score"]
-        if out["seed_noise"] is not None:
-            out["beats_runner_up_beyond_noise"] = bool(beats_beyond_noise(best, runner, out["seed_noise"]))
+        paired = compare_paired(df, runner["candidate"], best["candidate"], "value")
+        if paired.exceeds_noise is not None:
+            out["margin_ci"] = [paired.low, paired.high]
+            out["beats_runner_up_beyond_noise"] = bool(paired.exceeds_noise)
     adjusted = cost_adjusted(stats)
     if adjusted is not None:
         out["cost_adjusted"] = adjusted
@@ -323,7 +319,10 @@ def describe_winner(summary: dict) -> str:
     if runner:
         verdict = {None: "seed noise unknown (use --seeds 2 or more)", True: "beyond the seed noise",
                    False: "within the seed noise"}[summary["beats_runner_up_beyond_noise"]]
-        line += f"\nrunner-up {runner['candidate']}: {_pm(runner)}; margin {100 * summary['margin']:.2f} pts, {verdict}"
+        ci = summary.get("margin_ci")
+        paired = f" (seed-paired 95% CI {100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})" if ci else ""
+        line += (f"\nrunner-up {runner['candidate']}: {_pm(runner)}; margin {100 * summary['margin']:.2f} pts"
+                 f"{paired}, {verdict}")
     adjusted = summary.get("cost_adjusted")
     if adjusted:
         top = adjusted["ranking"][:3]

@@ -126,13 +126,13 @@ def _search_rerun(df: pd.DataFrame, theirs: pd.DataFrame) -> list[str]:
     out = []
     for draw, table in draws.items():
         stats = results.candidate_stats(table)
-        w = results.winner(stats)
+        w = results.winner(stats, table)
         best, runner_up = w["best"], w["runner_up"]
         line = f"winner in the {draw}: {best['candidate']} {100 * best['score']:.2f}"
         if runner_up is not None:
-            c = results.compare(table, runner_up["candidate"], best["candidate"], "value")
+            c = results.compare_paired(table, runner_up["candidate"], best["candidate"], "value")
             line += (f", runner-up {runner_up['candidate']} {100 * runner_up['score']:.2f}: margin "
-                     f"{100 * c.difference:+.2f} (95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}), "
+                     f"{100 * c.difference:+.2f} (seed-paired 95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}), "
                      f"{NOISE[c.exceeds_noise]}")
         if "paper_candidate" in w:
             line += f"; the paper's point ranks {w['paper_candidate']['rank']} of {len(stats)}"

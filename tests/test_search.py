@@ -267,14 +267,15 @@ def test_a_search_and_its_rerun_name_each_draws_winner_and_both_draws(tmp_path, 
     capsys.readouterr()
     assert cli.main(["compare", "srch", "--results-dir", str(tmp_path / "a"), "--rerun", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out.splitlines()
+    # Each seed adds the same 0.01 to every candidate: paired by seed, the margins carry no noise at all.
     assert out[-3:] == [
-        "winner in the study: a1.00_b1.00_g1.40 87.50, runner-up a1.20_b1.10_g1.15 79.50: margin +8.00 (95% CI +4.96 "
-        "to +11.04), beyond the seed noise; the paper's point ranks 2 of 3 (the search's objective)",
-        "winner in the rerun: a1.20_b1.10_g1.15 89.50, runner-up a1.00_b1.00_g1.40 87.50: margin +2.00 (95% CI -1.04 "
-        "to +5.04), within the seed noise; the paper's point ranks 1 of 3 (the search's objective)",
+        "winner in the study: a1.00_b1.00_g1.40 87.50, runner-up a1.20_b1.10_g1.15 79.50: margin +8.00 (seed-paired "
+        "95% CI +8.00 to +8.00), beyond the seed noise; the paper's point ranks 2 of 3 (the search's objective)",
+        "winner in the rerun: a1.20_b1.10_g1.15 89.50, runner-up a1.00_b1.00_g1.40 87.50: margin +2.00 (seed-paired "
+        "95% CI +2.00 to +2.00), beyond the seed noise; the paper's point ranks 1 of 3 (the search's objective)",
         "winner in the two draws, each seed's runs averaged: a1.00_b1.00_g1.40 87.50, runner-up a1.20_b1.10_g1.15 "
-        "84.50: margin +3.00 (95% CI -0.04 to +6.04), within the seed noise; the paper's point ranks 2 of 3 (the "
-        "search's objective)"]
+        "84.50: margin +3.00 (seed-paired 95% CI +3.00 to +3.00), beyond the seed noise; the paper's point ranks 2 "
+        "of 3 (the search's objective)"]
 
 
 def test_status_reads_where_a_study_stands(tmp_path, monkeypatch, capsys):
