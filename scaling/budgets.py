@@ -42,10 +42,10 @@ class Budget:
         return out
 
 
-def parse(text: str) -> list[Budget]:
-    """``"1,2,4,1@all"`` -> budgets; ``""`` -> [] (the study has one budget, its own)."""
+def parse(items: tuple[str, ...]) -> list[Budget]:
+    """``("1", "2", "4", "1@all")`` -> budgets; ``()`` -> [] (the study has one budget, its own)."""
     out = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in items:
         epochs, _, images = item.partition("@")
         try:
             budget = Budget(float(epochs), None if not _ else (0 if images == "all" else int(images)))
@@ -57,7 +57,7 @@ def parse(text: str) -> list[Budget]:
         out.append(budget)
     labels = [b.label for b in out]
     if len(set(labels)) != len(labels):
-        raise ConfigError(f"budgets: {text!r} names a budget twice")
+        raise ConfigError(f"budgets: {','.join(items)!r} names a budget twice")
     return out
 
 

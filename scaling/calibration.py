@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling import config, recipes, scaling_math, study
+from scaling import config, recipes, study
 from scaling.study import Point, StudyConfig, StudyError
 
 
@@ -21,12 +21,12 @@ class CalibrationError(StudyError):
 
 
 @dataclasses.dataclass
-class CalibrationConfig:
+class CalibrationConfig(config.Lists):
     """Networks (``d/w/r`` multipliers of ``study.train.network``) times learning-rate factors."""
 
     study: StudyConfig = dataclasses.field(default_factory=lambda: StudyConfig(name="calibration"))
-    networks: str = "1/1/1"  # comma-separated d/w/r
-    lr_factors: str = "0.5,1,2"  # multiples of the recipe's learning rate
+    networks: tuple[tuple[float, ...], ...] = ((1.0, 1.0, 1.0),)  # (d, w, r); as text 1/1/1,2/1/1
+    lr_factors: tuple[float, ...] = (0.5, 1.0, 2.0)  # multiples of the recipe's learning rate
     tolerance: float = 1.0  # points of test top-1: "the recipe's choice is within this of the best"
 
 
@@ -35,10 +35,7 @@ def load_config(name_or_path: str) -> CalibrationConfig:
 
 
 def networks(cfg: CalibrationConfig) -> list[tuple[float, float, float]]:
-    try:
-        out = [tuple(float(x) for x in item.split("/")) for item in cfg.networks.split(",")]
-    except ValueError:
-        out = []
+    out = list(cfg.networks)
     if not out or any(len(n) != 3 or min(n) <= 0 for n in out):
         raise CalibrationError(f"networks must be positive d/w/r triples like 1/1/1,2/1/1, got {cfg.networks!r}")
     return out
@@ -46,8 +43,8 @@ def networks(cfg: CalibrationConfig) -> list[tuple[float, float, float]]:
 
 def points(cfg: CalibrationConfig) -> list[Point]:
     """One point per (network, learning-rate factor, seed); the factor scales the resolved recipe's lr."""
-    factors = scaling_math.parse_range(cfg.lr_factors)
-    if min(factors) <= 0:
+    factors = cfg.lr_factors
+    if not factors or min(factors) <= 0:
         raise CalibrationError(f"lr_factors must be positive, got {cfg.lr_factors!r}")
     lr = recipes.resolve(cfg.study.train).lr
     baseline = cfg.study.train.network

@@ -82,7 +82,8 @@ RENAMED_FIELDS = {"network": {"resolution": "resolution_scale"}}  # Network's mu
 
 
 def upgrade(tree):
-    """A copy of the JSON tree ``tree`` with every :data:`RENAMED_FIELDS` rename applied (key order kept)."""
+    """A copy of the JSON tree ``tree`` with every :data:`RENAMED_FIELDS` rename applied (key order kept)
+    and every list field stored as text (before configs held tuples) read as its list (:data:`LISTS`)."""
     if isinstance(tree, list):
         return [upgrade(v) for v in tree]
     if not isinstance(tree, dict):
@@ -92,8 +93,77 @@ def upgrade(tree):
         renames = RENAMED_FIELDS.get(key)
         if renames and isinstance(value, dict):
             value = {renames.get(k, k): v for k, v in value.items()}
+        if key in LISTS and isinstance(value, str):
+            value = _lists(parse_list(key, value))
         out[key] = upgrade(value)
     return out
+
+
+def _lists(value):
+    return [_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+# --------------------------------------------------------------------------------------------
+# List fields: real tuples, written compactly on a command line or in an experiment file
+# --------------------------------------------------------------------------------------------
+def _numbers(text: str) -> tuple[float, ...]:
+    from scaling.scaling_math import parse_range
+
+    return tuple(parse_range(text))
+
+
+def _phis(text: str) -> tuple[float, ...]:
+    from scaling.scaling_math import parse_phis
+
+    return tuple(parse_phis(text))
+
+
+def _groups(text: str) -> tuple[tuple[float, ...], ...]:
+    try:
+        return tuple(tuple(float(x) for x in item.split("/")) for item in text.split(","))
+    except ValueError:
+        raise ValueError(f"not a list of d/w/r groups like 1/1,2/1.3: {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+#: Every list field of the package's configs by name, with how its text form is read: numbers
+#: ``1,1.4,2`` or a range ``start:stop:step``; phis ``0:3`` (step 1); groups ``1/1,2/1.3``; names
+#: ``a,b``. A config holds each as a tuple (:class:`Lists`); a flag, an experiment file or a stored
+#: definition may give the text.
+LISTS = {"alpha": _numbers, "beta": _numbers, "gamma": _numbers, "values": _numbers, "lr_factors": _numbers,
+         "costs": _numbers, "phi": _phis, "baselines": _groups, "networks": _groups, "budgets": _names,
+         "strategies": _names}
+
+
+def parse_list(name: str, text: str) -> tuple:
+    """The list field ``name`` from its text form (``""``: the empty tuple); ConfigError, one line."""
+    if not text.strip():
+        return ()
+    try:
+        return LISTS[name](text.strip())
+    except ValueError as e:
+        raise ConfigError(f"{name}: {one_line(e)}") from None
+
+
+class Lists:
+    """A config whose tuple fields (names in :data:`LISTS`) also take their text form or a list, and
+    hold tuples: ``SweepConfig(values="1,1.4")`` holds ``(1.0, 1.4)``."""
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name not in LISTS or isinstance(value, (int, float)):  # a sweep's alpha is one number
+                continue
+            if isinstance(value, str):
+                value = parse_list(field.name, value)
+            setattr(self, field.name, _tuples(value))
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def to_dict(config) -> dict:

@@ -22,14 +22,14 @@ DEFAULT_EXPERIMENT = "search_digits"
 
 
 @dataclasses.dataclass
-class SearchConfig:
+class SearchConfig(config.Lists):
     """Step 1: ``study.train.network`` (the baseline) scaled by d = alpha, w = beta, r = gamma for every
     (alpha, beta, gamma) of the grid with |alpha beta^2 gamma^2 - target| <= tol."""
 
     study: StudyConfig = dataclasses.field(default_factory=lambda: StudyConfig(name="search"))
-    alpha: str = "1:1.4:0.05"  # a value, a list a,b,c or a range start:stop:step
-    beta: str = "1:1.4:0.05"
-    gamma: str = "1:1.4:0.05"
+    alpha: tuple[float, ...] = tuple(scaling_math.frange(1, 1.4, 0.05))  # as text a,b,c or start:stop:step
+    beta: tuple[float, ...] = tuple(scaling_math.frange(1, 1.4, 0.05))
+    gamma: tuple[float, ...] = tuple(scaling_math.frange(1, 1.4, 0.05))
     target: float = 2.0  # alpha * beta^2 * gamma^2
     tol: float = 0.1
     match_macs: float = 0.0  # > 0: each candidate's real MACs within this fraction of target x the baseline's
@@ -43,8 +43,7 @@ def load_config(name_or_path: str = DEFAULT_EXPERIMENT) -> SearchConfig:
 def candidates(cfg: SearchConfig, num_classes: int = 10) -> list[Candidate]:
     """The feasible grid at phi = 1 on the config's baseline, merged where points round to one network;
     with ``match_macs``, each at its cost-matched resolution and width (:func:`match_cost`)."""
-    grid = scaling_math.feasible_grid(scaling_math.parse_range(cfg.alpha), scaling_math.parse_range(cfg.beta),
-                                      scaling_math.parse_range(cfg.gamma), cfg.target, cfg.tol)
+    grid = scaling_math.feasible_grid(cfg.alpha, cfg.beta, cfg.gamma, cfg.target, cfg.tol)
     cands = grid_candidates(grid, cfg.study.train.network, cfg.target)
     if cfg.match_macs < 0:
         raise StudyError(f"match_macs must be >= 0 (0: off; 0.03: within 3%), got {cfg.match_macs}")

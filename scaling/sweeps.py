@@ -34,7 +34,8 @@ from scaling.network import merge_identical
 from scaling.study import Point, StudyConfig, StudyError
 
 #: The paper's Fig. 3 coefficients; ``width`` is also used for Fig. 4, whose widths the paper does not list.
-PAPER_VALUES = {"width": "1,1.4,1.8,2.6,3.8,5", "depth": "1,2,3,4,6,8", "resolution": "1,1.3,1.5,1.7,1.9,2.2,2.5"}
+PAPER_VALUES = {"width": (1, 1.4, 1.8, 2.6, 3.8, 5), "depth": (1, 2, 3, 4, 6, 8),
+                "resolution": (1, 1.3, 1.5, 1.7, 1.9, 2.2, 2.5)}
 
 
 class SweepError(StudyError):
@@ -42,20 +43,20 @@ class SweepError(StudyError):
 
 
 @dataclasses.dataclass
-class SweepConfig:
+class SweepConfig(config.Lists):
     """A sweep study: which sweep, its coefficients, and the study (storage, seeds, baseline, training)."""
 
     study: StudyConfig = dataclasses.field(default_factory=lambda: StudyConfig(name="sweep"))
     sweep: str = "width"
-    values: str = ""  # the swept coefficient (width-baselines: the widths); "" = the paper's Fig. 3 values
-    baselines: str = "1/1,1/1.3,2/1,2/1.3"  # width-baselines: d/r of each line (Fig. 4)
-    phi: str = "0:3"  # compound-vs-single: the compound exponents (>= 0)
+    values: tuple[float, ...] = ()  # the swept coefficient (width-baselines: the widths); () = the paper's Fig. 3
+    baselines: tuple[tuple[float, ...], ...] = ((1, 1), (1, 1.3), (2, 1), (2, 1.3))  # width-baselines: (d, r) (Fig. 4)
+    phi: tuple[float, ...] = (0, 1, 2, 3)  # compound-vs-single: the compound exponents (>= 0); as text 0:3 is 0..3
     alpha: float = 1.2  # compound-vs-single: the compound coefficients
     beta: float = 1.1
     gamma: float = 1.15
     from_study: str | None = None  # compound-vs-single: alpha, beta, gamma of this finished search
-    strategies: str = ""  # strategies: comma-separated names (scaling.strategies); "" = every registered one
-    costs: str = ""  # strategies: the cost multipliers s (of the baseline's MACs); "" = 1,2,4
+    strategies: tuple[str, ...] = ()  # strategies: names (scaling.strategies); () = every registered one
+    costs: tuple[float, ...] = ()  # strategies: the cost multipliers s (of the baseline's MACs); () = 1, 2, 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,8 +141,8 @@ def resolve(cfg: SweepConfig) -> SweepConfig:
 # Figure points and study points
 # --------------------------------------------------------------------------------------------
 def _costs(cfg: SweepConfig) -> list[float]:
-    costs = scaling_math.parse_range(cfg.costs or "1,2,4")
-    if not costs or min(costs) < 1:
+    costs = cfg.costs or (1.0, 2.0, 4.0)
+    if min(costs) < 1:
         raise SweepError(f"costs must be multipliers >= 1 of the baseline's MACs, got {cfg.costs!r}")
     return costs
 
@@ -151,8 +152,8 @@ def _dwr(dimension: str, value: float) -> tuple[float, float, float]:
 
 
 def _values(cfg: SweepConfig, default: str) -> list[float]:
-    values = scaling_math.parse_range(cfg.values or PAPER_VALUES[default])
-    if not values or min(values) <= 0:
+    values = cfg.values or PAPER_VALUES[default]
+    if min(values) <= 0:
         raise SweepError(f"sweep values must be positive, got {cfg.values!r}")
     return values
 
@@ -224,10 +225,7 @@ for _dimension in results.SINGLE_DIMENSIONS:
           differences=True)
 def width_baselines(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Width scaled on each (d, r) baseline of ``cfg.baselines`` (paper Fig. 4)."""
-    try:
-        pairs = [tuple(float(x) for x in pair.split("/")) for pair in cfg.baselines.split(",")]
-    except ValueError:
-        pairs = []
+    pairs = cfg.baselines
     if not pairs or any(len(p) != 2 or min(p) <= 0 for p in pairs):
         raise SweepError(f"baselines must be positive d/r pairs like 1/1,2/1.3, got {cfg.baselines!r}")
     return [Member(f"d={d:g}, r={r:g}", w, f"w={w:g}", (d, w, r)) for d, r in pairs for w in _values(cfg, "width")]
@@ -237,8 +235,8 @@ def width_baselines(cfg: SweepConfig, num_classes: int) -> list[Member]:
 def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Compound scaling at each phi, and each single dimension matched to its MACs (paper Fig. 8)."""
     scaling_math.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
-    phis = scaling_math.parse_phis(cfg.phi)
-    if min(phis) < 0:
+    phis = cfg.phi
+    if not phis or min(phis) < 0:
         raise SweepError(f"phi must be >= 0 (single-dimension networks are matched from above 1), got {cfg.phi}")
     out = []
     for dim in results.SINGLE_DIMENSIONS:
@@ -255,7 +253,7 @@ def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
 def strategies_at_equal_cost(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Each strategy of ``cfg.strategies`` at each cost multiplier s of ``cfg.costs``, its network's real
     MACs matched to s times the baseline's (:func:`match_strategy`)."""
-    names = [n.strip() for n in cfg.strategies.split(",") if n.strip()] or list(strategies.STRATEGIES)
+    names = list(cfg.strategies) or list(strategies.STRATEGIES)
     for name in names:
         strategies.get(name)
     out = []

@@ -22,12 +22,12 @@ from scaling.study import train_config
 # Budgets
 # --------------------------------------------------------------------------------------------
 def test_budgets_parse_label_and_set_each_runs_epochs_and_images():
-    parsed = budgets.parse("1, 2,4,1@all,0.5@2000")
+    parsed = budgets.parse(config.parse_list("budgets", "1, 2,4,1@all,0.5@2000"))
     assert [b.label for b in parsed] == ["x1", "x2", "x4", "x1@all", "x0.5@2000"]
     assert parsed[2].changes(5, 10_000) == {"epochs": 20, "limit_train": 10_000}
     assert parsed[3].changes(5, 10_000) == {"epochs": 5, "limit_train": None}  # every training image
     assert parsed[4].changes(4, None) == {"epochs": 2, "limit_train": 2000}
-    assert budgets.parse("") == []
+    assert budgets.parse(config.parse_list("budgets", "")) == [] and budgets.parse(()) == []
     with pytest.raises(ConfigError, match="not a whole number"):
         parsed[4].changes(5, None)
 
@@ -36,7 +36,7 @@ def test_budgets_parse_label_and_set_each_runs_epochs_and_images():
                                             ("1@-5", "needs E > 0 and N >= 1"), ("inf", "needs E > 0")])
 def test_bad_budgets_are_one_line(text, message):
     with pytest.raises(ConfigError, match=message):
-        budgets.parse(text)
+        budgets.parse(config.parse_list("budgets", text))
 
 
 def test_points_run_seed_by_seed_at_every_budget_and_the_1x_run_is_the_plain_one():

@@ -16,7 +16,7 @@ class StudyError(ConfigError):
 
 
 @dataclasses.dataclass
-class StudyConfig:
+class StudyConfig(config.Lists):
     """Where a study lives, how its runs are shared, and the training config every run starts from.
 
     ``train.network`` is the study's baseline; each point scales it.
@@ -31,7 +31,7 @@ class StudyConfig:
     grace: float = 120.0  # a heartbeat older than this marks the trial's worker as lost
     reuse: bool = True  # copy a finished run of the same config from another study in results_dir
     retry_failed: bool = False  # queue again the points that failed (diverged, out of memory, retries used up)
-    budgets: str = ""  # every point at each budget: "1,2,4" x the epochs, "1@all" on every image (scaling.budgets)
+    budgets: tuple[str, ...] = ()  # each point at each budget: "2" x the epochs, "1@all" all images (scaling.budgets)
     train: train.TrainConfig = dataclasses.field(default_factory=train.TrainConfig)
 
     @property
@@ -45,7 +45,7 @@ EXECUTION_FIELDS = ("storage", "results_dir", "heartbeat", "grace", "max_retries
 
 #: Fields added after studies were committed, with the value that leaves a study as it was: a study's
 #: definition omits them at that value, so an older study resumes under the newer code.
-ADDED_FIELDS = {"budgets": "", "match_macs": 0.0, "strategies": "", "costs": ""}
+ADDED_FIELDS = {"budgets": [], "match_macs": 0.0, "strategies": [], "costs": []}
 #: Fields renamed after studies were committed (``network.resolution`` -> ``resolution_scale``): a
 #: stored definition is read with the new names (:func:`scaling.config.upgrade`) before it is compared.
 RENAMED_FIELDS = config.RENAMED_FIELDS
