@@ -181,11 +181,16 @@ def match_macs(cfg: SweepConfig, dimension: str, target: float, num_classes: int
     return round(1 + best * step, 6)
 
 
+def _strategy_params(cfg: SweepConfig, name: str) -> dict:
+    """The sweep's own parameters of strategy ``name``: compound takes its alpha, beta, gamma."""
+    return {"alpha": cfg.alpha, "beta": cfg.beta, "gamma": cfg.gamma} if name == "compound" else {}
+
+
 def match_strategy(cfg: SweepConfig, name: str, s: float, num_classes: int) -> tuple[float, float]:
     """(t, real): the strategy ``name``'s own multiplier t whose rounded network costs closest to ``s`` times
     the baseline's MACs, and that network's real MAC ratio. Bisection on log t: MACs grow along a path."""
     rule = strategies.get(name)
-    params = {"alpha": cfg.alpha, "beta": cfg.beta, "gamma": cfg.gamma} if name == "compound" else {}
+    params = _strategy_params(cfg, name)
     base = _macs(cfg, (1.0, 1.0, 1.0), num_classes)
 
     def ratio(t: float) -> float:
@@ -259,7 +264,7 @@ def strategies_at_equal_cost(cfg: SweepConfig, num_classes: int) -> list[Member]
     out = []
     for name in names:
         rule = strategies.get(name)
-        params = {"alpha": cfg.alpha, "beta": cfg.beta, "gamma": cfg.gamma} if name == "compound" else {}
+        params = _strategy_params(cfg, name)
         for s in _costs(cfg):
             t, _ = match_strategy(cfg, name, s, num_classes)
             out.append(Member(name, s, f"s={s:g}", rule(t, **params)))
