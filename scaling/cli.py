@@ -188,9 +188,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     name = n.variant or f"{n.baseline}-d{n.depth:.4g}-w{n.width:.4g}-r{n.resolution_scale:.4g}"
     dataset = cfg.dataset.replace(":", "_").replace("/", "_")
     workdir = args.workdir or f"runs/{name}-{n.base_resolution}px-{dataset}-s{cfg.seed}"
-    result = train.train_and_evaluate(cfg, workdir)
-    keys = ("status", "epochs", "loss", "train_top1", "minival_top1", "test_top1", "images_per_sec", "wall_time",
-            "params", "macs", "resolution", "seconds")
+    result = train.train_and_evaluate(cfg, workdir, tensorboard=args.tensorboard)
+    keys = ("status", "epochs", "loss", "train_top1", "minival_top1", "test_top1", "images_per_sec", "timed_steps",
+            "first_step_seconds", "wall_time", "params", "macs", "resolution", "seconds")
     print(json.dumps({k: result[k] for k in keys} | {"workdir": str(workdir)}))
 
 
@@ -451,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Every TrainConfig field is a flag (the network's too); see scaling/recipes.py "
                                    "for the recipes.")
     p.add_argument("--workdir", help="run directory (default runs/<network>-<dataset>-s<seed>)")
+    p.add_argument("--tensorboard", metavar="DIR", help="write each epoch's scalars (loss, top-1, lr, img/s) "
+                                                        "to DIR for TensorBoard")
     _add_fields(p, TrainConfig)
     _add_compound_flags(p)
     p.set_defaults(func=cmd_train)

@@ -10,6 +10,20 @@ minival top-1; test top-1 on the last line only unless ``test_every_epoch``), ``
 (final; ``status`` "ok" or "diverged"), ``ckpt/``. What reads a finished workdir back (a study's
 reuse, notebooks' :func:`~scaling.runs.load_model`) is :mod:`scaling.runs`; the check that a run fits
 the devices' memory is :mod:`scaling.memory_estimate`.
+
+``images_per_sec`` (per epoch and in the result) counts the timed steps only, ``timed_steps`` of
+them: every train step but each process's first, which compiles the step and is timed alone
+(``first_step_seconds``): the result's rate is ``timed_steps * batch_size`` over the seconds of the
+"train" phase.
+
+A workdir whose config differs in ``epochs`` alone goes on to the new length only when that leaves
+it holding exactly the longer run: when the longer run's learning rate equals this one's at every
+step this one trained (the paper recipe: its warm-up and staircase decay do not depend on the run's
+length). Otherwise (the proxy recipe's cosine decay spans the whole run, so 5 epochs are not 3 plus 2
+more) it is refused, naming a new workdir to train the longer run in from the start. Continuing on
+a new schedule was not chosen: the workdir would hold a run that no config describes, and the
+tables, and a study reusing the run (:func:`scaling.runs.finished_run`), read a run's ``epochs`` as
+the length its schedule spans.
 """
 
 from __future__ import annotations
@@ -274,19 +288,57 @@ class Trainer:
 # --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
-def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig) -> None:
-    """A workdir is a directory that belongs to one config: resuming it with another would mix two runs."""
+def _check_workdir(workdir: pathlib.Path, cfg: TrainConfig, tensorboard: pathlib.Path | None) -> int | None:
+    """A workdir is a directory that belongs to one config: resuming it with another would mix two runs.
+
+    Returns the epochs of the run stored there when they differ from ``cfg``'s, which is then the one
+    difference allowed (:func:`_check_longer` decides once the data gives an epoch's steps); else None.
+    """
     if workdir.exists() and not workdir.is_dir():
         raise ConfigError(f"workdir {workdir} exists and is not a directory")
-    why = files.unwritable(workdir)
-    if why:
-        raise ConfigError(f"cannot write workdir {workdir}: {why}")
+    for what, directory in (("workdir", workdir), ("TensorBoard directory", tensorboard)):
+        why = directory and files.unwritable(directory)
+        if why:
+            raise ConfigError(f"cannot write {what} {directory}: {why}")
     path = workdir / "config.json"
     if not path.exists():
-        return
-    diff = config.differences(cfg, json.loads(path.read_text()), ignore=EXECUTION_FIELDS)
-    if diff:
+        return None
+    stored = json.loads(path.read_text())
+    diff = config.differences(cfg, stored, ignore=EXECUTION_FIELDS)
+    if diff and diff != ["epochs"]:
         raise ConfigError(f"{workdir} holds a run with a different config ({', '.join(diff)}); use a new workdir")
+    return stored["epochs"] if diff else None
+
+
+def _check_longer(workdir: pathlib.Path, cfg: TrainConfig, trained: int, steps_per_epoch: int) -> None:
+    """ConfigError unless the workdir's run of ``trained`` epochs may go on as ``cfg``'s longer run
+    (the module docstring says when); the message names the command that trains ``cfg`` instead."""
+    result_path = workdir / "result.json"
+    finished = result_path.exists()
+    fresh = f"rerun with --workdir {workdir.with_name(f'{workdir.name}-e{cfg.epochs}')}"
+    held = f"{workdir} holds {'a finished' if finished else 'an unfinished'} {trained}-epoch run"
+    resume = "" if finished else f", or with --epochs {trained} to resume it"
+    if finished and json.loads(result_path.read_text())["status"] == "diverged":
+        raise ConfigError(f"{held} that diverged; to train {cfg.epochs} epochs from the start, {fresh}")
+    if cfg.epochs < trained:
+        raise ConfigError(f"{held}; {cfg.epochs} epochs is a shorter run of its own, trained from the start: "
+                          f"{fresh}{resume}")
+    step = _schedules_differ(cfg, trained, steps_per_epoch)
+    if step is not None:
+        raise ConfigError(f"{held}; a {cfg.epochs}-epoch run's learning rate differs from it from step {step} "
+                          f"(its {cfg.schedule} decay spans the whole run), so it trains from the start: "
+                          f"{fresh}{resume}")
+
+
+def _schedules_differ(cfg: TrainConfig, epochs: int, steps_per_epoch: int) -> int | None:
+    """The first of the steps of an ``epochs``-epoch run at which ``cfg``'s learning rate differs
+    from that run's (the same config but for the epochs); None where they agree on all of them."""
+    steps = epochs * steps_per_epoch
+    ours = recipes.learning_rate_schedule(cfg, steps_per_epoch, cfg.epochs * steps_per_epoch)
+    theirs = recipes.learning_rate_schedule(cfg, steps_per_epoch, steps)
+    at = jnp.arange(steps)
+    differ = np.flatnonzero(np.asarray(ours(at)) != np.asarray(theirs(at)))
+    return int(differ[0]) if differ.size else None
 
 
 #: The phases a run's seconds are counted in: ``result["seconds"]`` (:data:`scaling.results.PHASES`).
@@ -317,8 +369,11 @@ class Phases:
         self.seconds[phase] += time.perf_counter() - start
 
 
-def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
+def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike, *,
+                       tensorboard: str | os.PathLike | None = None) -> dict:
     """Train ``cfg`` in ``workdir`` (resuming what is there) and return the final result dict.
+
+    ``tensorboard``: a directory to write each epoch's scalars to as it ends (:class:`Scalars`).
 
     Raises TrainingDiverged (after writing a diverged result.json) when the loss becomes non-finite.
     Every bad input (config, data, a network that cannot fit) raises a one-line error before
@@ -332,23 +387,30 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
     cfg, spec, devices = prepare(cfg)
     runtime.enable_compilation_cache(cfg.compilation_cache)
     workdir = pathlib.Path(workdir)
-    _check_workdir(workdir, cfg)
+    tensorboard = pathlib.Path(tensorboard) if tensorboard else None
+    trained = _check_workdir(workdir, cfg, tensorboard)
     result_path = workdir / "result.json"
-    if result_path.exists():
+    if result_path.exists() and trained is None:
         return _stored_result(result_path)
 
     t_start = time.time()
     phases = Phases()
     with phases.time("data"):
         dataset, steps_per_epoch = _load_data(cfg, spec, devices)  # validated before anything is written
+        if trained is not None:
+            _check_longer(workdir, cfg, trained, steps_per_epoch)
+            _say(cfg, f"{workdir}: its {trained}-epoch run goes on to {cfg.epochs} epochs (a {cfg.epochs}-epoch "
+                      f"run's learning rate is the same over the first {trained})")
+            result_path.unlink(missing_ok=True)  # first: a result never sits beside another config
         workdir.mkdir(parents=True, exist_ok=True)
-        if not (workdir / "config.json").exists():
+        if trained is not None or not (workdir / "config.json").exists():
             files.write_json(workdir / "config.json", config.to_dict(cfg))
         mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
     with phases.time("setup"):
         trainer = Trainer(cfg, spec, dataset.num_classes, steps_per_epoch, steps_per_epoch * cfg.epochs, mesh)
         history = _restore(trainer, workdir / "ckpt", phases)
         _write_metrics(workdir, history)
+        scalars = Scalars(tensorboard) if tensorboard else None
     with phases.time("compile"):
         bar = _progress_bar(cfg, spec, steps_per_epoch * cfg.epochs, done=len(history) * steps_per_epoch)
         trainer.compile_eval(spec.resolution)  # in the background, beside the first train step's compile
@@ -373,10 +435,11 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
                 checkpoint.save(workdir / "ckpt", epoch + 1, trainer.state,
                                 {"history": history, "seconds": phases.seconds})
                 _write_metrics(workdir, history)
-            bar.set_postfix(loss=f"{record['loss']:.3f}", minival=record["minival_top1"],
-                            img_s=f"{record['images_per_sec']:.0f}")
-            if bar.disable and not cfg.quiet:  # no TTY (a log file, nohup): one line per epoch instead
-                _say_epoch(spec, record, epoch + 1, cfg.epochs, (time.time() - t_resume) / (epoch + 1 - start))
+            if scalars:
+                scalars.write(record)
+            # The epochs' mean wall time in this process, the first step's compile left out.
+            per_epoch = (time.time() - t_resume - first_step_seconds) / (epoch + 1 - start)
+            _say(cfg, _epoch_line(spec, record, cfg.epochs, per_epoch * (cfg.epochs - epoch - 1)))
     except TrainingDiverged as e:
         files.write_json(result_path, _result(cfg, spec, dataset, history, "diverged", t_start, first_step_seconds,
                                               phases.seconds, diverged_step=e.step, diverged_loss=e.loss,
@@ -384,15 +447,64 @@ def train_and_evaluate(cfg: TrainConfig, workdir: str | os.PathLike) -> dict:
         raise
     finally:
         bar.close()
+        if scalars:
+            scalars.close()
     result = _result(cfg, spec, dataset, history, "ok", t_start, first_step_seconds, phases.seconds)
     files.write_json(result_path, result)
     return result
 
 
-def _say_epoch(spec, record: dict, epoch: int, epochs: int, seconds_per_epoch: float) -> None:
-    print(f"{spec.name} {spec.resolution}px epoch {epoch}/{epochs}: loss {record['loss']:.3f}, minival top-1 "
-          f"{record['minival_top1']:.2%}, {record['images_per_sec']:.0f} img/s, ETA "
-          f"{seconds_per_epoch * (epochs - epoch):.0f} s", file=sys.stderr, flush=True)
+def _say(cfg: TrainConfig, line: str) -> None:
+    """One line on stderr unless ``cfg.quiet``; above the progress bar when there is one (tqdm.write)."""
+    from tqdm.auto import tqdm
+
+    if not cfg.quiet:
+        tqdm.write(line, file=sys.stderr)
+
+
+def _epoch_line(spec, record: dict, epochs: int, eta_seconds: float) -> str:
+    def share(value):
+        return "-" if value is None else f"{value:.2%}"
+
+    rate = "-" if record["images_per_sec"] is None else f"{record['images_per_sec']:.0f}"
+    return (f"{spec.name} {spec.resolution}px epoch {record['epoch']}/{epochs}: loss {record['loss']:.3f}, "
+            f"train top-1 {share(record['train_top1'])}, minival top-1 {share(record['minival_top1'])}, "
+            f"{rate} img/s, ETA {eta_seconds:.0f} s")
+
+
+class Scalars:
+    """Each epoch's record as TensorBoard scalars in ``directory``, tagged by its metrics.jsonl keys and
+    stepped by its train step; written with ``tf.summary``'s file writer (clu's metric writers, which
+    flax's examples use, wrap the same writer). TensorFlow is imported here, when scalars are asked for.
+
+    TensorFlow 2.21 no longer installs TensorBoard, whose ``tf.summary.scalar`` is one
+    ``tf.summary.write`` with the scalars plugin's metadata; that call is made here, so that writing
+    needs no TensorBoard (viewing does: ``pip install tensorboard``).
+    """
+
+    TAGS = ("loss", "train_top1", "minival_top1", "test_top1", "lr", "images_per_sec")
+
+    def __init__(self, directory: pathlib.Path):
+        from scaling.data.tf import tensorflow  # the one seam to TensorFlow (GPUs hidden from it)
+
+        self.tf = tensorflow()
+        from tensorflow.core.framework import summary_pb2
+
+        self.metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+            data_class=summary_pb2.DATA_CLASS_SCALAR)
+        self.writer = self.tf.summary.create_file_writer(str(directory))
+
+    def write(self, record: dict) -> None:
+        with self.writer.as_default():
+            for tag in self.TAGS:
+                if record.get(tag) is not None:
+                    self.tf.summary.write(tag, self.tf.constant(record[tag], self.tf.float32), step=record["step"],
+                                          metadata=self.metadata)
+        self.writer.flush()  # an epoch's scalars show in TensorBoard as soon as it ends
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _stored_result(path: pathlib.Path) -> dict:
@@ -475,11 +587,12 @@ class _Epoch:
         jax.block_until_ready(self.metrics["loss"])
 
     def train(self) -> None:
-        """Run the epoch's remaining steps (TrainingDiverged at a non-finite loss) and sum them up."""
+        """Run the epoch's remaining steps (TrainingDiverged at a non-finite loss), timed, and sum them up."""
+        start, self.timed_steps = time.perf_counter(), 0
         for _ in self._steps:
-            pass
-        self.lr = float(self.metrics["lr"])
-        self.train_seconds = time.time() - self.started
+            self.timed_steps += 1
+        self.lr = float(self.metrics["lr"])  # waits for the last step
+        self.train_seconds = time.perf_counter() - start
         self.loss = float(np.mean(jax.device_get(self.losses)))
         self.train_top1 = float(np.sum(jax.device_get(self.corrects))) / (len(self.corrects) * self.cfg.batch_size)
 
@@ -504,12 +617,19 @@ class _Epoch:
             "test_top1": (trainer.evaluate(dataset, "test", res)
                           if cfg.test_every_epoch or self.epoch + 1 == cfg.epochs else None),
             "lr": self.lr,
-            "images_per_sec": len(self.losses) * cfg.batch_size / self.train_seconds,
+            "images_per_sec": _rate(self.timed_steps, cfg.batch_size, self.train_seconds),
+            "timed_steps": self.timed_steps,
+            "train_seconds": self.train_seconds,
             "epoch_seconds": time.time() - self.started,
             "wall_time": wall_before + time.time() - resumed_at,
         }
         runtime.release_memory(collect=False)
         return record
+
+
+def _rate(steps: int, batch_size: int, seconds: float) -> float | None:
+    """Images per second over ``steps`` timed steps; None without any (a process's one-step epoch)."""
+    return steps * batch_size / seconds if steps else None
 
 
 def _write_metrics(workdir: pathlib.Path, history: list[dict]) -> None:
@@ -527,7 +647,7 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, se
     c = cost.count(spec, dataset.num_classes)
     last = history[-1] if history else {}
     device = jax.local_devices()[0]
-    train_rates = [h["images_per_sec"] for h in history[1:]] or [h["images_per_sec"] for h in history]
+    timed = [h for h in history if "timed_steps" in h]  # a record from before steps were timed apart has none
     return {
         "status": status,
         "epochs": len(history),
@@ -536,7 +656,9 @@ def _result(cfg, spec, dataset, history, status, t_start, first_step_seconds, se
         "train_top1": last.get("train_top1"),
         "minival_top1": last.get("minival_top1"),
         "test_top1": last.get("test_top1"),
-        "images_per_sec": float(np.median(train_rates)) if train_rates else None,
+        "images_per_sec": _rate(sum(h["timed_steps"] for h in timed), cfg.batch_size,
+                                sum(h["train_seconds"] for h in timed)),
+        "timed_steps": sum(h["timed_steps"] for h in timed),
         "wall_time": last.get("wall_time", time.time() - t_start),
         "first_step_seconds": first_step_seconds,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},

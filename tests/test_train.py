@@ -94,6 +94,11 @@ def test_a_runs_seconds_are_its_phases_and_the_first_step_counts_as_compile(tmp_
     assert seconds["compile"] + 1e-3 >= result["first_step_seconds"] > seconds["train"] / 3, result
     assert 0.5 * elapsed < sum(seconds.values()) <= elapsed + 0.01, (seconds, elapsed)
     assert json.loads((tmp_path / "result.json").read_text())["seconds"] == seconds
+    # images/s leaves the compiling first step out: epoch 1 times its second step, epoch 2 both.
+    lines = _metrics(tmp_path)
+    assert [m["timed_steps"] for m in lines] == [1, 2] and result["timed_steps"] == 3
+    assert [m["images_per_sec"] for m in lines] == [m["timed_steps"] * 16 / m["train_seconds"] for m in lines]
+    assert result["images_per_sec"] == pytest.approx(3 * 16 / seconds["train"], rel=0.02)
 
 
 def test_the_heap_is_given_back_around_each_evaluation(tmp_path, monkeypatch):
@@ -320,6 +325,7 @@ def test_paper_recipe_schedule_matches_tf():
         (["--optimizer", "lion"], "optimizer must be one of"),
         (["--recipe", "fast"], "unknown recipe"),
         (["--epochs", "x"], "invalid"),
+        (["--tensorboard", "/sys/scaling-test-tb"], "cannot write TensorBoard directory /sys/scaling-test-tb"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
@@ -356,11 +362,79 @@ def test_flattened_optimizer_equals_optax_reference(optimizer):
     assert not jnp.array_equal(p_ours["kernel"], params["kernel"])
 
 
-def test_without_a_tty_a_run_says_one_line_per_epoch(tmp_path, capsys):
+@pytest.mark.parametrize("tty", [False, True])
+def test_a_run_says_one_line_per_epoch_with_or_without_a_tty(tty, tmp_path, capsys, monkeypatch):
+    """Loss, train and minival top-1, img/s and ETA, as metrics.jsonl has them; beside a progress bar
+    on a terminal, alone in a log file."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     cfg = tiny(epochs=2, steps_per_epoch=2, limit_train=64, limit_test=32, quiet=False)
     train_and_evaluate(cfg, tmp_path / "loud")
-    lines = [line for line in capsys.readouterr().err.splitlines() if " epoch " in line]
-    assert [line.split(" epoch ")[1].split(":")[0] for line in lines] == ["1/2", "2/2"]
-    assert all("minival top-1" in line and "img/s, ETA" in line for line in lines) and lines[-1].endswith("ETA 0 s")
+    err = capsys.readouterr().err
+    assert ("step/s" in err or "s/step" in err) == tty  # tqdm's bar, on a terminal only
+    lines = [line.split(" epoch ", 1)[1] for line in err.splitlines() if " epoch " in line]
+    expected = [f"{m['epoch']}/2: loss {m['loss']:.3f}, train top-1 {m['train_top1']:.2%}, minival top-1 "
+                f"{m['minival_top1']:.2%}, {m['images_per_sec']:.0f} img/s, ETA" for m in _metrics(tmp_path / "loud")]
+    assert [line.rsplit(" ETA", 1)[0] + " ETA" for line in lines] == expected, err
+    assert lines[-1].endswith("ETA 0 s")
     train_and_evaluate(dataclasses.replace(cfg, quiet=True), tmp_path / "quiet")
     assert " epoch " not in capsys.readouterr().err
+
+
+def test_tensorboard_scalars_read_back_as_the_epochs_records(tmp_path):
+    cfg = tiny(epochs=2, steps_per_epoch=2, limit_train=64, limit_test=32)
+    train_and_evaluate(cfg, tmp_path / "run", tensorboard=tmp_path / "tb")
+    tf = pytest.importorskip("tensorflow")
+    scalars = {}
+    for path in sorted((tmp_path / "tb").iterdir()):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+    records = _metrics(tmp_path / "run")
+    expected = {tag: [(m["step"], float(np.float32(m[tag]))) for m in records if m[tag] is not None]
+                for tag in ("loss", "train_top1", "minival_top1", "test_top1", "lr", "images_per_sec")}
+    assert scalars == expected
+    assert [s for s, _ in scalars["loss"]] == [2, 4] and [s for s, _ in scalars["test_top1"]] == [4]
+
+
+def test_more_epochs_on_a_cosine_run_are_refused_with_the_command_that_trains_them(tmp_path, capsys):
+    """The proxy recipe's cosine decay spans the whole run: 3 epochs are not the 2 trained plus 1."""
+    flags = ["train", "--depth", "0.25", "--width", "0.5", "--base-resolution", "16", "--batch-size", "16",
+             "--steps-per-epoch", "2", "--limit-train", "64", "--limit-test", "32", "--quiet"]
+    workdir = tmp_path / "run"
+    assert cli.main([*flags, "--epochs", "2", "--workdir", str(workdir)]) == 0
+    capsys.readouterr()
+    stored = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+
+    def refusal(epochs):
+        code = cli.main([*flags, "--epochs", str(epochs), "--workdir", str(workdir)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()} == stored  # nothing touched
+        return err
+
+    err = refusal(3)
+    assert f"{workdir} holds a finished 2-epoch run; a 3-epoch run's learning rate differs from it from step 2 " \
+           f"(its cosine decay spans the whole run), so it trains from the start: rerun with --workdir " \
+           f"{tmp_path / 'run-e3'}\n" in err, err
+    assert "shorter run of its own" in refusal(1)
+    # Killed between its last checkpoint and its result: the run may also be resumed as it was.
+    (workdir / "result.json").unlink()
+    del stored["result.json"]
+    assert refusal(3).rstrip().endswith(f"--workdir {tmp_path / 'run-e3'}, or with --epochs 2 to resume it")
+
+
+def test_more_epochs_on_a_paper_recipe_run_go_on_to_exactly_the_longer_run(tmp_path, capsys):
+    """The paper recipe's warm-up and staircase decay do not depend on the run's length, so a finished
+    1-epoch run going on to 2 epochs is the 2-epoch run (the epoch-1 test score aside: it was asked for)."""
+    cfg = tiny(recipe="paper", epochs=1, steps_per_epoch=3, limit_train=96, limit_test=32)
+    train_and_evaluate(cfg, tmp_path / "run")
+    longer = dataclasses.replace(cfg, epochs=2, quiet=False)
+    result = train_and_evaluate(longer, tmp_path / "run")
+    assert f"{tmp_path / 'run'}: its 1-epoch run goes on to 2 epochs" in capsys.readouterr().err
+    straight = train_and_evaluate(dataclasses.replace(cfg, epochs=2), tmp_path / "straight")
+    compared = [k for k in COMPARED if k != "test_top1"]
+    assert [{k: m[k] for k in compared} for m in _metrics(tmp_path / "run")] == [
+        {k: m[k] for k in compared} for m in _metrics(tmp_path / "straight")]
+    assert result["epochs"] == 2 and result["test_top1"] == straight["test_top1"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 2
+    assert train_and_evaluate(longer, tmp_path / "run") == result  # finished at 2 epochs: stored, not retrained
