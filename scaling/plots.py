@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from scaling import fidelity, files, results, stats
+from scaling import fidelity, files, results, stats, surface
 
 
 def _figure(figsize) -> Figure:
@@ -32,29 +32,101 @@ def _figure(figsize) -> Figure:
     return fig
 
 
-def search_space(df: pd.DataFrame) -> Figure:
-    """Step 1: the candidates in (alpha, beta, gamma) space coloured by mean minival top-1."""
+def search_space(df: pd.DataFrame, target: float = 2.0) -> Figure:
+    """Step 1: the candidates in (alpha, beta, gamma) space coloured by mean minival top-1 (left), and on
+    the constraint surface alpha beta^2 gamma^2 = ``target`` (right) with the response surface fitted to
+    every run (``results.response_surface``): its contours inside the grid, its maximum and the
+    bootstrap resamples' maxima, or what its stationary point is instead."""
     done = results.candidate_stats(df)
-    fig = _figure((6.4, 5.2))
-    ax = fig.add_subplot(projection="3d")
+    fig = _figure((13.2, 5.2))
+    ax = fig.add_subplot(1, 2, 1, projection="3d")
+    plane = fig.add_subplot(1, 2, 2)
+    optimum = results.response_surface(df, target)
     if not done.empty:
+        norm = matplotlib.colors.Normalize(100 * done["score"].min(), 100 * done["score"].max())
         points = ax.scatter(done["alpha"], done["beta"], done["gamma"], c=100 * done["score"], cmap="viridis",
-                            s=60, depthshade=False)
+                            norm=norm, s=60, depthshade=False)
         fig.colorbar(points, ax=ax, shrink=0.7, pad=0.1, label="minival top-1 (%)")
         best = done.iloc[0]
         ax.scatter([best["alpha"]], [best["beta"]], [best["gamma"]], marker="*", s=300, facecolors="none",
                    edgecolors="red", label=f"best {best['candidate']}")
+        _constraint_plane(plane, done, optimum, norm)
     failed = _failed_candidates(df, done)
     if not failed.empty:
         ax.scatter(failed["alpha"], failed["beta"], failed["gamma"], marker="x", c="grey", s=50, label="failed")
     ax.scatter([1.2], [1.1], [1.15], marker="o", s=120, facecolors="none", edgecolors="black",
                label="paper (1.2, 1.1, 1.15)")
+    if optimum.status == "maximum":
+        ax.scatter([optimum.alpha], [optimum.beta], [optimum.gamma], marker="D", s=70, color="red",
+                   label="response-surface maximum")
     ax.set_xlabel("alpha (depth)")
     ax.set_ylabel("beta (width)")
     ax.set_zlabel("gamma (resolution)")
     ax.set_title("compound-scaling candidates at phi = 1")
     ax.legend(loc="upper left", fontsize="small")
     return fig
+
+
+def _constraint_plane(ax, done: pd.DataFrame, optimum, norm) -> None:
+    """The candidates and the fitted response surface on the constraint plane, axes alpha and beta
+    (gamma implied: dotted lines of equal gamma)."""
+    from matplotlib.patches import Polygon
+    from matplotlib.path import Path
+
+    where = np.exp(surface.project(done["alpha"], done["beta"], done["gamma"], optimum.target))
+    lo, hi = where.min(0), where.max(0)
+    pad = 0.08 * (hi - lo) + 0.01
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    alpha, beta = np.meshgrid(np.linspace(*ax.get_xlim(), 200), np.linspace(*ax.get_ylim(), 200))
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    for g in np.unique(np.round(done["gamma"], 6)):
+        line = np.linspace(x0, x1, 100)
+        ax.plot(line, np.sqrt(optimum.target / (g**2 * line)), color="0.6", linestyle=":", linewidth=0.8)
+        # labelled where the line leaves the view: just beyond the right edge, or else inside the bottom one
+        at_right = np.sqrt(optimum.target / (g**2 * x1))
+        right = y0 <= at_right <= y1
+        x, y = (x1, at_right) if right else (optimum.target / (g**2 * y0), y0)
+        if x0 <= x <= x1:
+            ax.annotate(f"gamma {g:g}", (x, y), xytext=(2, 0 if right else 2), textcoords="offset points",
+                        ha="left", va="center" if right else "bottom", fontsize="x-small", color="0.45",
+                        annotation_clip=False)
+    ax.plot([], [], color="0.6", linestyle=":", linewidth=0.8, label="equal gamma")
+    if optimum.surface is not None:  # drawn inside the hull only: beyond it the quadratic extrapolates
+        ax.add_patch(Polygon(optimum.hull[:, :2], closed=True, fill=False, edgecolor="0.4", linestyle="--",
+                             linewidth=0.8, label="searched range (hull)"))
+        inside = Path(optimum.hull[:, :2]).contains_points(np.column_stack([alpha.ravel(), beta.ravel()]),
+                                                            radius=1e-9).reshape(alpha.shape)
+        fitted = ax.contour(alpha, beta, np.where(inside, 100 * optimum.surface(alpha, beta), np.nan), levels=8,
+                            colors="C0", linewidths=0.8)
+        ax.clabel(fitted, fmt=lambda v: f"{v:.1f}", fontsize="x-small")
+        ax.plot([], [], color="C0", linewidth=0.8, label="fitted minival top-1 (%)")
+    ax.scatter(where[:, 0], where[:, 1], c=100 * done["score"], cmap="viridis", norm=norm, s=60, zorder=3,
+               label="candidates (seed mean)")
+    ax.scatter(where[:1, 0], where[:1, 1], marker="*", s=300, facecolors="none", edgecolors="red", zorder=3,
+               label="best (seed mean)")
+    if len(optimum.cloud):
+        ax.scatter(optimum.cloud[:, 0], optimum.cloud[:, 1], s=6, color="red", alpha=0.3, linewidths=0, zorder=2,
+                   label=f"bootstrap maxima ({len(optimum.cloud)} of {optimum.resamples} resamples)")
+    if optimum.status == "maximum":
+        ax.scatter([optimum.alpha], [optimum.beta], marker="D", s=70, color="red", edgecolors="white", zorder=4,
+                   label=f"maximum ({optimum.alpha:.3g}, {optimum.beta:.3g}, {optimum.gamma:.3g})")
+    elif optimum.alpha is not None:
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        seen = "" if x0 <= optimum.alpha <= x1 and y0 <= optimum.beta <= y1 else ", beyond this view"
+        ax.scatter([optimum.alpha], [optimum.beta], marker="X", s=70, color="0.2", zorder=4,
+                   label=f"stationary point, a {optimum.status}:\n({optimum.alpha:.3g}, {optimum.beta:.3g}, "
+                         f"{optimum.gamma:.3g}){seen}")
+    ax.set_xlabel("alpha (depth)")
+    ax.set_ylabel("beta (width)")
+    verdict = {"maximum": "its maximum inside the grid", "not fitted": "not fitted"}.get(
+        optimum.status, f"no optimum inside the grid ({optimum.status})")
+    ax.set_title(f"on alpha·beta²·gamma² = {optimum.target:g}: response surface, {verdict}", fontsize="medium",
+                 wrap=True)
+    if optimum.status == "not fitted":
+        ax.text(0.5, 0.04, textwrap.fill(optimum.words, 60), transform=ax.transAxes, ha="center", fontsize="x-small")
+    ax.legend(loc="best", fontsize="x-small")
+    ax.grid(alpha=0.2)
 
 
 def ranking(df: pd.DataFrame) -> Figure:
@@ -166,10 +238,13 @@ def save(fig: Figure, path_stem: str | os.PathLike, dpi: int = 150) -> None:
 STUDY_FIGURES = {"search": ("accuracy_vs_macs", "search_space", "ranking"), "scale-up": ("accuracy_vs_macs",)}
 
 
-def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str) -> list[pathlib.Path]:
-    """The study's generic figures (``STUDY_FIGURES``) in ``directory``; returns the stems written."""
+def save_figures(df: pd.DataFrame, directory: str | os.PathLike, kind: str, target: float = 2.0
+                 ) -> list[pathlib.Path]:
+    """The study's generic figures (``STUDY_FIGURES``) in ``directory``; returns the stems written.
+    ``target``: a search's alpha beta^2 gamma^2."""
     directory = pathlib.Path(directory)
-    draw = {"accuracy_vs_macs": accuracy_vs_macs, "search_space": search_space, "ranking": ranking}
+    draw = {"accuracy_vs_macs": accuracy_vs_macs, "search_space": lambda d: search_space(d, target),
+            "ranking": ranking}
     stems = STUDY_FIGURES.get(kind, ())
     for stem in stems:
         save(draw[stem](df), directory / stem)
@@ -488,7 +563,7 @@ def redraw(directory: str | os.PathLike, rerun: str | os.PathLike | None = None,
     directory = pathlib.Path(directory)
     df, summary = results.load(directory)
     kind = summary["kind"]
-    stems = save_figures(df, directory, kind)
+    stems = save_figures(df, directory, kind, summary.get("coefficients", {}).get("target", 2.0))
     if kind.startswith("sweep:"):
         theirs = results.load(rerun)[0] if rerun is not None else None
         stems += save_sweep_figures(df, directory, kind.removeprefix("sweep:"), subtitle=_subtitle(summary),

@@ -19,9 +19,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from scaling import files, runtime
+from scaling import files, runtime, surface
 from scaling.stats import cost_adjusted as cost_adjusted_fit
 from scaling.stats import interval
+from scaling.surface import Optimum
 
 #: Values of a finished run (``train.train_and_evaluate``'s result) stored on its trial.
 RESULT_KEYS = ("minival_top1", "test_top1", "train_top1", "loss", "params", "macs", "resolution", "depth", "width",
@@ -156,6 +157,7 @@ def summarize(df: pd.DataFrame, *, study: str, kind: str, config: dict, storage:
     }
     if kind == "search" and not stats.empty:
         summary |= winner(stats, df)
+        summary["surface"] = response_surface(df, config.get("target", 2.0)).record()
     if kind == "calibration" and len(df):
         summary["calibration"] = calibration_verdict(calibration_table(df, config["tolerance"]), config["tolerance"])
     return summary
@@ -267,6 +269,17 @@ def winner(stats: pd.DataFrame, df: pd.DataFrame) -> dict:
     return out
 
 
+def response_surface(df: pd.DataFrame, target: float = 2.0) -> Optimum:
+    """The search's optimum from every completed run (``surface.fit``: score on a quadratic in log alpha,
+    log beta on alpha beta^2 gamma^2 = ``target``, seeds as blocks), with its bootstrap region; a table
+    without a ``seed`` column counts as one seed."""
+    done = df[df["state"] == "COMPLETE"] if len(df) else df
+    if done.empty:
+        return surface.fit([], [], [], [], [], target=target)
+    seed = done["seed"] if "seed" in done else np.zeros(len(done))
+    return surface.fit(done["alpha"], done["beta"], done["gamma"], done["value"], seed, target=target)
+
+
 def cost_adjusted(stats: pd.DataFrame) -> dict | None:
     """The ranking by each candidate's residual from the fit of its seed-mean score on log2 MACs over the
     grid (``stats.cost_adjusted``), beside the raw one; None below 3 candidates."""
@@ -323,6 +336,9 @@ def describe_winner(summary: dict) -> str:
         paired = f" (seed-paired 95% CI {100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})" if ci else ""
         line += (f"\nrunner-up {runner['candidate']}: {_pm(runner)}; margin {100 * summary['margin']:.2f} pts"
                  f"{paired}, {verdict}")
+    fitted = summary.get("surface")
+    if fitted:
+        line += f"\n{fitted['words']}"
     adjusted = summary.get("cost_adjusted")
     if adjusted:
         top = adjusted["ranking"][:3]
