@@ -308,10 +308,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     df, summary = _load_study(args)
     names, kind = args.names, summary["kind"]
-    if len(names) % 2 or len(names) > 2 and args.at_macs is not None:
-        raise UsageError("name candidates in pairs (A B, or A B A2 B2 ... for a family); --at-macs takes one pair")
+    if len(names) % 2:
+        raise UsageError("name candidates in pairs (A B, or A B A2 B2 ... for a family)")
     if args.margin is not None and not args.margin > 0:
         raise UsageError(f"--margin must be > 0 points, got {args.margin}")
+    if args.at_macs is not None and not kind.startswith("sweep:"):
+        raise UsageError(f"--at-macs compares lines of a sweep; {args.study!r} is a {kind} study")
+    if args.at_macs is not None and not args.at_macs > 0:
+        raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
     pooled = ""
     if args.rerun is not None:
         theirs = results.studies(args.rerun)
@@ -331,12 +335,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
     if len(names) > 2:
         print("\n".join(verdicts.family(df, list(zip(names[::2], names[1::2], strict=True)), args.metric,
-                                        args.margin, pooled)))
+                                        args.margin, pooled, args.at_macs)))
         return
-    if args.at_macs is not None and not kind.startswith("sweep:"):
-        raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {kind} study")
-    if args.at_macs is not None and not args.at_macs > 0:
-        raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
     print("\n".join(verdicts.pair(df, *names, args.metric, at_macs=args.at_macs, margin=args.margin, pooled=pooled)))
 
 
@@ -514,7 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "excludes, the paired test's power to find it and the seeds 80%% power needs")
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
     p.add_argument("--at-macs", type=float, default=None,
-                   help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")
+                   help="compare sweep lines at this many MACs (Fig. 4), each seed's own line of each fitted in "
+                   "log MACs and paired by seed (and, for one pair, each line fitted on all its runs)")
     p.add_argument("--rerun", metavar="DIR", default=None,
                    help="every candidate against the same one in DIR's rerun of the study (and a search's "
                    "winner in each draw and over both); with two candidates (or lines): their difference over "

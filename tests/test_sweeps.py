@@ -256,9 +256,15 @@ def test_each_sweep_writes_its_table_and_figure(name, tmp_path, monkeypatch, cap
 
 
 def test_compare_two_width_lines_at_equal_macs(tmp_path, monkeypatch, capsys):
-    """Fig. 4's question from the command line: one baseline's width line against another's at one MACs value."""
-    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)  # the same accuracy law on every line
-    cfg = _config("width-baselines", tmp_path, seeds=2)
+    """Fig. 4's question from the command line: one baseline's width line against another's at one MACs
+    value. The deeper baseline is 1 pt above at every MACs and each seed adds 3 pts to all its networks:
+    paired by seed the 1 pt is exact; fitted on every run, the seeds' offsets hide it."""
+    def deeper_one_point_up(cfg, workdir):
+        macs = cost.count(train.network_spec(cfg), 10).macs
+        return fake_result(cfg, 0.5 + 0.05 * np.log2(macs / 1e5) + 0.03 * cfg.seed + 0.01 * (cfg.network.depth > 0.3))
+
+    monkeypatch.setattr(train, "train_and_evaluate", deeper_one_point_up)
+    cfg = _config("width-baselines", tmp_path, seeds=3)
     sweeps.sweep(cfg)
     table = results.sweep_table(results.load(tmp_path / cfg.study.name)[0])
     ranges = table.groupby("line")["macs"].agg(["min", "max"])
@@ -266,9 +272,28 @@ def test_compare_two_width_lines_at_equal_macs(tmp_path, monkeypatch, capsys):
     argv = ["compare", cfg.study.name, "d=1, r=1", "d=2, r=1", "--results-dir", str(tmp_path)]
     capsys.readouterr()
     assert cli.main([*argv, "--at-macs", str(at)]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"d=2, r=1 - d=1, r=1 at {at / 1e6:.4g} MMACs") and "+0.00 pts" in out
-    assert "4 and 4 runs" in out and out.strip().endswith("within the seed noise")
+    welch, paired = capsys.readouterr().out.splitlines()
+    assert welch.startswith(f"d=2, r=1 - d=1, r=1 at {at / 1e6:.4g} MMACs (lines fitted in log MACs on every run): "
+                            "+1.00 pts") and "6 and 6 runs" in welch and welch.endswith("within the seed noise")
+    assert paired.startswith("paired by seed (each seed's own line of each): +1.00 pts (95% CI +1.00 to +1.00; "
+                             "3 shared seeds;") and paired.endswith("beyond the seed noise")
+    assert cli.main([*argv[:4], "d=2, r=1", "d=1, r=1", *argv[4:], "--at-macs", str(at), "--margin", "2"]) == 0
+    header, first, margin, second, _ = capsys.readouterr().out.splitlines()  # a family of two
+    assert header == (f"2 seed-paired comparisons of test_top1 at {at / 1e6:.4g} MMACs (each seed's own line of each, "
+                      "in log MACs) (pts, 95% CI; Holm over the 2):")
+    assert first.startswith("  d=2, r=1 - d=1, r=1: +1.00 (+1.00 to +1.00; 3 seeds;") and first.endswith("beyond the "
+                                                                                                        "seed noise")
+    assert margin == ("    margin 2 pts: the interval excludes both 0 and a difference of ±2 or more (a real but "
+                      "smaller one)")
+    assert second.startswith("  d=1, r=1 - d=2, r=1: -1.00 (-1.00 to -1.00; 3 seeds;")
+    sweeps.sweep(config.override(_config("width-baselines", tmp_path, seeds=1), name="one_seed"))
+    capsys.readouterr()
+    assert cli.main(["compare", "one_seed", *argv[2:], "--at-macs", str(at)]) == 0
+    welch, paired = capsys.readouterr().out.splitlines()
+    assert welch.endswith("+1.00 pts of test_top1 (2 and 2 runs): noise unknown, each needs 3 or more runs for an "
+                          "interval")
+    assert paired == ("paired by seed (each seed's own line of each): +1.00 pts (1 shared seeds): needs 2 or more "
+                      "shared seeds")
     assert cli.main([*argv, "--at-macs", str(ranges["max"].max() * 2)]) == 2  # no extrapolation
     assert "outside a line's range" in capsys.readouterr().err
     assert cli.main([*argv[:2], "d=1, r=1", "d=9, r=1", "--results-dir", str(tmp_path), "--at-macs", str(at)]) == 2
