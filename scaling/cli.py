@@ -394,6 +394,14 @@ def cmd_cam(args: argparse.Namespace) -> None:
 
     if args.images < 1:
         raise UsageError(f"--images must be >= 1, got {args.images}")
+    for entry in cam.missing_checkpoints(args.results_dir, args.studies):
+        if not args.train_missing or entry["command"] is None:
+            raise cam.CamError(cam.describe_missing(entry))
+        print(f"training {entry['runs']} run(s) of {entry['study']} again: scaling {' '.join(entry['command'])}",
+              flush=True)
+        code = main(entry["command"])
+        if code:
+            return code
     fig, picked = cam.cam_grid(args.results_dir, args.studies, args.images, args.gmacs)
     stem = pathlib.Path(args.out) if args.out else cam.default_path(args.results_dir, args.studies)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -558,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(default: the largest compound run)")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--out", help="figure path without extension (default <results-dir>/<first study>/cams)")
+    p.add_argument("--train-missing", action="store_true",
+                   help="first run the study command of each study whose finished runs have no checkpoint "
+                   "(not committed: a clone has none); it rewrites the study's tables with the new runs")
     p.set_defaults(func=cmd_cam)
     return parser
 

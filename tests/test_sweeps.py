@@ -447,3 +447,39 @@ def test_cam_grid_of_the_five_models(trained, monkeypatch, capsys):
     (fig,) = figures
     assert len(fig.axes) == 3 * 5  # images x (baseline, deeper, wider, higher resolution, compound)
     assert [ax.get_title().split("\n")[0] for ax in fig.axes[:5]] == list(cam.ROLES)
+
+
+@pytest.mark.slow
+def test_cam_of_a_clone_names_the_command_that_retrains_its_runs_and_runs_it(tmp_path, monkeypatch, capsys):
+    """A committed study's tables without its checkpoints (a clone): one line with the study command and
+    the run time its table measured; --train-missing runs that command (training for real) and draws."""
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "tiny_cam.py").write_text(
+        "from scaling import config, proxies, sweeps\n\n\ndef get_config():\n"
+        "    return config.override(sweeps.load_config('compound-vs-single'), name='tiny_cam', phi='0,1', seeds=1,\n"
+        "                           depth=0.25, width=0.5, base_resolution=32, compilation_cache=None,\n"
+        "                           **proxies.SMOKE)\n")
+    monkeypatch.chdir(tmp_path)
+    real = train.train_and_evaluate
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)  # tables of 1 s runs, no checkpoints
+    study = ["sweep", "compound-vs-single", "--config", "experiments/tiny_cam.py"]
+    assert cli.main(study) == 0
+    capsys.readouterr()
+    assert cli.main(["cam", "--studies", "tiny_cam"]) == 2
+    assert capsys.readouterr().err == ("scaling: error: study 'tiny_cam': 5 finished run(s) have no checkpoint (not "
+                                       "committed); its journal results/tiny_cam/journal.log records them as finished, "
+                                       "so no command here retrains them\n")
+    (tmp_path / "results" / "tiny_cam" / "journal.log").unlink()  # as a clone has it
+    assert cli.main(["cam", "--studies", "tiny_cam"]) == 2
+    assert capsys.readouterr().err == (
+        "scaling: error: study 'tiny_cam': 5 finished run(s) have no checkpoint (not committed); `scaling sweep "
+        "compound-vs-single --config experiments/tiny_cam.py` retrains them in 0.1 min of run time as its trials "
+        "table measured (--workers N shares it), or rerun this with --train-missing to run it and draw\n")
+    monkeypatch.setattr(train, "train_and_evaluate", real)
+    assert cli.main(["cam", "--studies", "tiny_cam", "--train-missing", "--images", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("training 5 run(s) of tiny_cam again: scaling " + " ".join(study))
+    assert all(f"{role}: tiny_cam" in out for role in cam.ROLES), out
+    assert (tmp_path / "results" / "tiny_cam" / "cams.png").stat().st_size > 0
+    assert len(list((tmp_path / "results" / "tiny_cam" / "trials").glob("*/ckpt"))) == 5
+    assert cam.missing_checkpoints("results", ["tiny_cam"]) == []
