@@ -10,6 +10,10 @@ coarseness, so inputs under 64 px give 1x1 or 2x2 maps.
 Fig. 7 compares, on the same images, the baseline and its deeper, wider, higher-resolution and
 compound-scaled versions: :func:`pick` finds them among the finished runs of one or more studies
 (a compound-vs-single sweep holds all five) by their (d, w, r) multipliers.
+
+Checkpoints are not committed, so in a clone the runs of a committed study have their tables but
+not their weights: :func:`missing_checkpoints` names, per study, the command that trains them again
+and the run time its trials table measured for them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pandas as pd
 from flax import nnx
 from matplotlib.figure import Figure
 
-from scaling import plots, results, train
+from scaling import config, plots, results, train
 from scaling.config import ConfigError
 from scaling.runs import load_model
 
@@ -93,6 +97,69 @@ def finished_runs(results_dir: str | os.PathLike, studies: list[str]) -> pd.Data
             "macs": done["macs"],
             "test_top1": done["test_top1"], "workdir": [str(known[study] / "trials" / p) for p in done["point"]]}))
     return pd.concat(frames, ignore_index=True)
+
+
+def missing_checkpoints(results_dir: str | os.PathLike, studies: list[str]) -> list[dict]:
+    """Each of ``studies`` whose finished runs lack their checkpoint: ``study``, ``runs`` (how many),
+    ``seconds`` (their wall time, as its trials table measured it), ``command`` (the ``scaling``
+    arguments of the study command that trains them again, or None) and ``why`` (why there is none)."""
+    runs = finished_runs(results_dir, studies)
+    missing = runs[[not (pathlib.Path(w) / "ckpt").is_dir() for w in runs["workdir"]]]
+    known = results.studies(results_dir)
+    out = []
+    for study, rows in missing.groupby("study", sort=False):
+        df, summary = results.load(known[study])
+        seconds = float(df.loc[df["point"].isin([pathlib.Path(w).name for w in rows["workdir"]]), "wall_time"].sum())
+        command, why = _study_command(summary, results_dir)
+        if (known[study] / "journal.log").exists():  # resuming from it would skip the runs it holds as done
+            command, why = None, f"its journal {known[study] / 'journal.log'} records them as finished"
+        out.append({"study": study, "runs": len(rows), "seconds": seconds, "command": command, "why": why})
+    return out
+
+
+def describe_missing(entry: dict) -> str:
+    """One line: which runs lack checkpoints, the command that retrains them and how long it took them."""
+    head = f"study {entry['study']!r}: {entry['runs']} finished run(s) have no checkpoint (not committed)"
+    if entry["command"] is None:
+        return f"{head}; {entry['why']}, so no command here retrains them"
+    return (f"{head}; `scaling {' '.join(map(_quoted, entry['command']))}` retrains them in "
+            f"{entry['seconds'] / 60:.1f} min of run time as its trials table measured (--workers N shares it), "
+            "or rerun this with --train-missing to run it and draw")
+
+
+def _quoted(arg: str) -> str:
+    return arg if arg and all(c.isalnum() or c in "-_./:=,@" for c in arg) else repr(arg)
+
+
+#: Where :func:`_study_command` looks for the experiment file that defines a study (run from the repository root).
+EXPERIMENTS = pathlib.Path("experiments")
+
+
+def _study_command(summary: dict, results_dir: str | os.PathLike) -> tuple[list[str] | None, str]:
+    """(the ``scaling`` arguments that run the study of ``summary`` from its experiment file, "") or
+    (None, why not): a sweep or search defined by a file under :data:`EXPERIMENTS` or a packaged one."""
+    from scaling.search import SearchConfig
+    from scaling.sweeps import SweepConfig
+
+    study, kind = summary["study"], summary["kind"]
+    if kind != "search" and not kind.startswith("sweep:"):
+        return None, f"a {kind} study"
+    files = [str(f) for f in sorted(EXPERIMENTS.rglob("*.py"))]
+    for name in [*files, *config.packaged_experiments()]:
+        path = pathlib.Path(name) if name in files else None
+        if path is not None and study not in path.read_text():  # cheap: most files name another study
+            continue
+        try:
+            cfg = config.load_experiment(name, (SweepConfig, SearchConfig))
+        except ConfigError:
+            continue
+        if cfg.study.name != study or (kind == "search") != isinstance(cfg, SearchConfig):
+            continue
+        where = [] if pathlib.Path(results_dir) == pathlib.Path(cfg.study.results_dir) else \
+            ["--results-dir", str(results_dir)]
+        head = ["search"] if kind == "search" else ["sweep", kind.removeprefix("sweep:")]
+        return [*head, "--config", name, *where], ""
+    return None, f"no experiment file under {EXPERIMENTS}/ defines study {study!r}"
 
 
 def role(d: float, w: float, r: float) -> str | None:

@@ -308,10 +308,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     df, summary = _load_study(args)
     names, kind = args.names, summary["kind"]
-    if len(names) % 2 or len(names) > 2 and args.at_macs is not None:
-        raise UsageError("name candidates in pairs (A B, or A B A2 B2 ... for a family); --at-macs takes one pair")
+    if len(names) % 2:
+        raise UsageError("name candidates in pairs (A B, or A B A2 B2 ... for a family)")
     if args.margin is not None and not args.margin > 0:
         raise UsageError(f"--margin must be > 0 points, got {args.margin}")
+    if args.at_macs is not None and not kind.startswith("sweep:"):
+        raise UsageError(f"--at-macs compares lines of a sweep; {args.study!r} is a {kind} study")
+    if args.at_macs is not None and not args.at_macs > 0:
+        raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
     pooled = ""
     if args.rerun is not None:
         theirs = results.studies(args.rerun)
@@ -331,12 +335,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise UsageError("name two candidates of the study to compare, or a rerun of it with --rerun DIR")
     if len(names) > 2:
         print("\n".join(verdicts.family(df, list(zip(names[::2], names[1::2], strict=True)), args.metric,
-                                        args.margin, pooled)))
+                                        args.margin, pooled, args.at_macs)))
         return
-    if args.at_macs is not None and not kind.startswith("sweep:"):
-        raise UsageError(f"--at-macs compares two lines of a sweep; {args.study!r} is a {kind} study")
-    if args.at_macs is not None and not args.at_macs > 0:
-        raise UsageError(f"--at-macs must be > 0, got {args.at_macs}")
     print("\n".join(verdicts.pair(df, *names, args.metric, at_macs=args.at_macs, margin=args.margin, pooled=pooled)))
 
 
@@ -394,6 +394,14 @@ def cmd_cam(args: argparse.Namespace) -> None:
 
     if args.images < 1:
         raise UsageError(f"--images must be >= 1, got {args.images}")
+    for entry in cam.missing_checkpoints(args.results_dir, args.studies):
+        if not args.train_missing or entry["command"] is None:
+            raise cam.CamError(cam.describe_missing(entry))
+        print(f"training {entry['runs']} run(s) of {entry['study']} again: scaling {' '.join(entry['command'])}",
+              flush=True)
+        code = main(entry["command"])
+        if code:
+            return code
     fig, picked = cam.cam_grid(args.results_dir, args.studies, args.images, args.gmacs)
     stem = pathlib.Path(args.out) if args.out else cam.default_path(args.results_dir, args.studies)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -516,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "excludes, the paired test's power to find it and the seeds 80%% power needs")
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
     p.add_argument("--at-macs", type=float, default=None,
-                   help="compare two sweep lines, each fitted on all its runs, at this many MACs (Fig. 4)")
+                   help="compare sweep lines at this many MACs (Fig. 4), each seed's own line of each fitted in "
+                   "log MACs and paired by seed (and, for one pair, each line fitted on all its runs)")
     p.add_argument("--rerun", metavar="DIR", default=None,
                    help="every candidate against the same one in DIR's rerun of the study (and a search's "
                    "winner in each draw and over both); with two candidates (or lines): their difference over "
@@ -559,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(default: the largest compound run)")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--out", help="figure path without extension (default <results-dir>/<first study>/cams)")
+    p.add_argument("--train-missing", action="store_true",
+                   help="first run the study command of each study whose finished runs have no checkpoint "
+                   "(not committed: a clone has none); it rewrites the study's tables with the new runs")
     p.set_defaults(func=cmd_cam)
     return parser
 

@@ -382,8 +382,9 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
     ``panels``: one axes per line sharing the y axis (Fig. 3) instead of every line on one axes (Figs. 4, 8).
     ``rerun``: another draw of the same sweep (its ``sweep_table``), drawn as hollow markers at its
     point means beside each line's own.
-    ``differences``: a second axes with each line minus the first, fitted in log MACs, over the MACs both
-    span, with its 95% interval (``stats.compare_lines``): Fig. 4's claim is a difference at equal cost.
+    ``differences``: a second axes with each line minus the first over the MACs both span, each seed's
+    own lines fitted in log MACs and paired by seed, with its 95% interval (``stats.compare_lines_paired``):
+    Fig. 4's claim is a difference at equal cost.
     """
     table = flag_unequal_cost(table)
     lines = list(dict.fromkeys(table["line"]))
@@ -434,17 +435,23 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
 
 def _difference_panel(ax, table: pd.DataFrame, lines: list[str], colors, scale: float, unit: str, metric: str,
                       logx: bool) -> None:
-    """Each line minus ``lines[0]``, both fitted in log MACs, over the MACs both span, with 95% bands."""
-    reference = results.line_runs(table[table["line"] == lines[0]], metric)
+    """Each line minus ``lines[0]`` over the MACs both span, paired by seed (each seed's own lines fitted
+    in log MACs), with 95% bands where 2 or more seeds are shared."""
+    def seed_runs(line):
+        rows = table[table["line"] == line]
+        macs, top1 = results.line_runs(rows, metric)
+        return macs, 100 * top1, results.line_seeds(rows)
+
+    reference = seed_runs(lines[0])
     spans = []
     for i, line in enumerate(lines[1:], 1):
-        runs = results.line_runs(table[table["line"] == line], metric)
+        runs = seed_runs(line)
         lo, hi = max(reference[0].min(), runs[0].min()), min(reference[0].max(), runs[0].max())
-        if not lo < hi or min(reference[0].size, runs[0].size) < 3:  # a line of 2 runs has no interval
+        if not lo < hi:
             continue
         spans += [lo, hi]
         at = np.geomspace(lo, hi, 40)
-        c = [stats.compare_lines(reference[0], 100 * reference[1], runs[0], 100 * runs[1], m) for m in at]
+        c = [stats.compare_lines_paired(*reference, *runs, m) for m in at]
         ax.plot(at / scale, [x.difference for x in c], color=colors(i % 10), lw=1.2, label=f"({line}) − ({lines[0]})")
         ax.fill_between(at / scale, [x.low for x in c], [x.high for x in c], color=colors(i % 10), alpha=0.15)
     ax.axhline(0, color="black", lw=0.8)
@@ -452,7 +459,7 @@ def _difference_panel(ax, table: pd.DataFrame, lines: list[str], colors, scale: 
         _log_axis(ax, min(spans) / scale, max(spans) / scale)
     ax.set_xlabel(f"MACs ({unit}{', log scale' if logx else ''})")
     ax.set_ylabel(f"difference in {metric.removesuffix('_top1')} top-1 (pts)")
-    ax.set_title("each line minus the first at equal MACs, 95% CI", fontsize="small")
+    ax.set_title("each line minus the first at equal MACs, paired by seed, 95% CI", fontsize="small")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small", frameon=False)
 

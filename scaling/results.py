@@ -389,20 +389,21 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
     ``w``, ``r`` (multipliers of the sweep's baseline), ``seeds``, ``params``, ``macs``, ``resolution``
     and, for each metric m of ``SWEEP_METRICS`` (fractions): ``m`` (mean over seeds), ``m_std``,
     ``m_ci`` (half-width of the 95% Student-t interval of the mean; NaN with one seed) and
-    ``m_seeds`` (the per-seed values in seed order). A network that stands for several points (Fig. 8's
-    shared baseline) gives one row per point. Rows keep the sweep's line order, by MACs within a line.
+    ``m_seeds`` (the per-seed values in seed order, the seeds themselves in ``run_seeds``). A network that
+    stands for several points (Fig. 8's shared baseline) gives one row per point. Rows keep the sweep's
+    line order, by MACs within a line.
     """
     metrics = [f"{m}{suffix}" for m in SWEEP_METRICS for suffix in ("", "_std", "_ci", "_seeds")]
-    columns = ["line", "coefficient", "label", "budget", "candidate", "d", "w", "r", "seeds", "params", "macs",
-               "resolution", *metrics]
+    columns = ["line", "coefficient", "label", "budget", "candidate", "d", "w", "r", "seeds", "run_seeds", "params",
+               "macs", "resolution", *metrics]
     done = df[df["state"] == "COMPLETE"] if len(df) else df
     if done.empty:
         return pd.DataFrame(columns=columns)
     rows = []
     for candidate, runs in done.groupby("candidate", sort=False):
         runs = runs.sort_values("seed", kind="stable")
-        point = {"candidate": candidate, "seeds": len(runs), "budget": runs["budget"].iloc[0] if "budget" in runs
-                 else None} | {
+        point = {"candidate": candidate, "seeds": len(runs), "run_seeds": tuple(runs["seed"].tolist()),
+                 "budget": runs["budget"].iloc[0] if "budget" in runs else None} | {
             c: runs[c].iloc[0] for c in ("d", "w", "r", "params", "macs", "resolution")}
         for m in SWEEP_METRICS:
             values = tuple(float(v) for v in runs[m]) if m in runs else (math.nan,) * len(runs)
@@ -534,17 +535,18 @@ def compare_paired(df: pd.DataFrame, a: str, b: str, metric: str = "test_top1"):
 
 
 def family(df: pd.DataFrame, pairs: list[tuple[str, str]], metric: str = "test_top1",
-           margin: float | None = None) -> pd.DataFrame:
-    """A study's family of seed-paired comparisons, one row per (a, b) pair: b - a in points with its
-    95% CI and p, ``p_holm`` (Holm over the family), and with ``margin`` (points) what each interval says
-    about a difference of that size (``stats.equivalence``), the paired test's power to find it at the
-    Holm level of the family's first step and the seeds that 80% power would need, both from the
+           margin: float | None = None, at_macs: float | None = None) -> pd.DataFrame:
+    """A study's family of seed-paired comparisons, one row per (a, b) pair (candidates, or with
+    ``at_macs`` sweep lines at that many MACs: :func:`compare_lines_paired`): b - a in points with its
+    95% CI and p, ``p_holm`` (Holm over the family), and with ``margin`` (points) what each interval
+    says about a difference of that size (``stats.equivalence``), the paired test's power to find it at
+    the Holm level of the family's first step and the seeds that 80% power would need, both from the
     family's pooled std of a per-seed difference (``sd_pooled``)."""
     from scaling import stats
 
     rows = []
     for a, b in pairs:
-        c = compare_paired(df, a, b, metric)
+        c = compare_paired(df, a, b, metric) if at_macs is None else compare_lines_paired(df, a, b, at_macs, metric)
         pts = dataclasses.replace(c, difference=100 * c.difference, half_width=100 * c.half_width, low=100 * c.low,
                                   high=100 * c.high)
         row = {"a": a, "b": b, "seeds": c.n_a, "difference": pts.difference, "low": pts.low, "high": pts.high,
@@ -574,6 +576,11 @@ def line_runs(rows: pd.DataFrame, metric: str = "test_top1") -> tuple[np.ndarray
     seeds = rows[f"{metric}_seeds"]
     return (np.repeat(rows["macs"].to_numpy(dtype=float), [len(v) for v in seeds]),
             np.concatenate([np.asarray(v, dtype=float) for v in seeds]))
+
+
+def line_seeds(rows: pd.DataFrame) -> np.ndarray:
+    """The seed of each run of :func:`line_runs` (of the same rows), in its order."""
+    return np.concatenate([np.asarray(v) for v in rows["run_seeds"]])
 
 
 def line_slopes(df: pd.DataFrame, metric: str = "test_top1") -> dict[str, tuple[float, float, float]]:
@@ -619,8 +626,22 @@ def compare_lines(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "te
 
     ``a`` and ``b`` are line names of one sweep's table (``sweep_table``'s ``line``: ``"d=2, r=1.3"``).
     """
-    from scaling.config import ConfigError
     from scaling.stats import compare_lines as welch_lines
+
+    return _lines(welch_lines, df, a, b, at, metric, seeds=False)
+
+
+def compare_lines_paired(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "test_top1"):
+    """Sweep line ``b`` minus line ``a`` at ``at`` MACs, paired by seed: each seed's own line of each
+    (``stats.compare_lines_paired``); a seed's repeated runs (a pooled rerun) are averaged first."""
+    from scaling.stats import compare_lines_paired as paired_lines
+
+    return _lines(paired_lines, df, a, b, at, metric, seeds=True)
+
+
+def _lines(comparison, df: pd.DataFrame, a: str, b: str, at: float, metric: str, seeds: bool):
+    """``comparison`` of lines ``a`` and ``b`` of ``df``'s sweep table at ``at`` MACs, as one-line errors."""
+    from scaling.config import ConfigError
 
     table = sweep_table(df)
     runs = []
@@ -628,9 +649,9 @@ def compare_lines(df: pd.DataFrame, a: str, b: str, at: float, metric: str = "te
         rows = table[table["line"] == name]
         if rows.empty:
             raise ConfigError(f"no sweep line {name!r} in the study (lines: {', '.join(table['line'].unique())})")
-        runs += line_runs(rows, metric)
+        runs += [*line_runs(rows, metric), *([line_seeds(rows)] if seeds else [])]
     try:
-        return welch_lines(*runs, at=at)
+        return comparison(*runs, at=at)
     except ValueError as e:
         raise ConfigError(str(e)) from None
 

@@ -1,8 +1,9 @@
 """Statistics a figure or a table may claim: seed intervals, differences, test families, power, slopes, saturation.
 
 ``interval`` is the Student-t confidence interval of a mean over seeds; ``compare`` the Welch interval
-of a difference of two means, ``paired`` the seed-blocked (paired t) one, ``compare_lines`` that of two
-fitted lines at one MACs value; ``holm`` and ``benjamini_hochberg`` adjust a family's p-values;
+of a difference of two means, ``paired`` the seed-blocked (paired t) one; ``compare_lines`` and
+``compare_lines_paired`` (each seed's own lines) those of two fitted lines at one MACs value; ``holm``
+and ``benjamini_hochberg`` adjust a family's p-values;
 ``equivalence`` says what a difference's interval excludes (a claimed margin, or ±margin: TOST);
 ``power`` and ``seeds_needed`` size a paired comparison, ``not_testable`` words a power below
 ``MIN_POWER``; ``slope_of_means`` (lack of fit counted as error) and ``slope_paired`` (seed-blocked) give
@@ -102,11 +103,14 @@ def compare_lines(macs_a, accuracy_a, macs_b, accuracy_b, at: float, confidence:
     log2(MACs), and the two predictions at ``at`` are compared with a Welch interval on their standard
     errors (n - 2 degrees of freedom each). The fit assumes accuracy linear in log MACs over each line's
     range (what ``fit_saturation`` chooses for a line that rises without saturating); ``at`` must lie
-    inside both ranges (no extrapolation). ``n_a``, ``n_b`` count runs.
+    inside both ranges (no extrapolation). ``n_a``, ``n_b`` count runs; a line of 2 runs has no
+    interval (``exceeds_noise`` None).
     """
     fits = [_line_at(np.log2(np.asarray(m, dtype=float).ravel()), np.asarray(y, dtype=float).ravel(), math.log2(at))
             for m, y in ((macs_a, accuracy_a), (macs_b, accuracy_b))]
     (ya, va, dfa, na), (yb, vb, dfb, nb) = fits
+    if min(dfa, dfb) < 1:
+        return Comparison(yb - ya, math.nan, math.nan, math.nan, math.nan, math.nan, na, nb, None, confidence)
     diff, se = yb - ya, math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / dfa + vb**2 / dfb) if se > 0 else math.inf
     h = float(special.stdtrit(df, (1 + confidence) / 2) * se)
@@ -115,17 +119,54 @@ def compare_lines(macs_a, accuracy_a, macs_b, accuracy_b, at: float, confidence:
 
 
 def _line_at(x, y, x0) -> tuple[float, float, int, int]:
-    """The least-squares line's value at ``x0``, its variance, degrees of freedom and run count."""
+    """The least-squares line's value at ``x0``, its variance (NaN through 2 runs), degrees of freedom and run count."""
     distinct = np.unique(x)
-    if distinct.size < 2 or x.size < 3:
-        raise ValueError(f"a line needs runs at 2 or more MACs and 3 or more runs, got {x.size} at {distinct.size}")
+    if distinct.size < 2:
+        raise ValueError(f"a line needs runs at 2 or more MACs, got {distinct.size}")
+    _check_inside(distinct, x0)
+    a, slope, rss = _line(x, y)
+    n = x.size
+    variance = rss / (n - 2) * (1 / n + (x0 - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum()) if n > 2 else math.nan
+    return a + slope * x0, variance, n - 2, n
+
+
+def _check_inside(distinct, x0) -> None:
+    """ValueError unless ``x0`` lies within the sorted log2 MACs values ``distinct`` (no extrapolation)."""
     if not distinct[0] <= x0 <= distinct[-1]:
         raise ValueError(f"{2 ** x0:.4g} MACs lies outside a line's range ({2 ** distinct[0]:.4g} to "
                          f"{2 ** distinct[-1]:.4g}): no extrapolation")
-    a, slope, rss = _line(x, y)
-    n = x.size
-    variance = rss / (n - 2) * (1 / n + (x0 - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum())
-    return a + slope * x0, variance, n - 2, n
+
+
+def compare_lines_paired(macs_a, accuracy_a, seeds_a, macs_b, accuracy_b, seeds_b, at: float,
+                         confidence: float = 0.95) -> Comparison:
+    """Line ``b`` minus line ``a`` at ``at`` MACs, paired by seed (paper Fig. 4, seeds as blocks).
+
+    Each seed's own least-squares line against log2(MACs) over its line's points (its runs at a point
+    averaged; only seeds with a run at every point count, as in :func:`slope_paired`) gives its value at
+    ``at``, and :func:`paired` takes the per-seed differences of the two lines' values: a seed's offset,
+    shared by every network of the seed, cancels. With the same seeds at every point of both lines the
+    difference is :func:`compare_lines`'s (a least-squares prediction is linear in the data); only the
+    interval differs. ``at`` must lie inside both lines' ranges; ``n_a`` = ``n_b`` count the shared seeds.
+    """
+    x0 = math.log2(at)
+    a, b = (_seed_lines_at(m, y, s, x0) for m, y, s in ((macs_a, accuracy_a, seeds_a), (macs_b, accuracy_b, seeds_b)))
+    return paired(a, b, confidence)
+
+
+def _seed_lines_at(macs, accuracy, seeds, x0) -> dict:
+    """seed -> its least-squares line's value at ``x0`` (log2 MACs), for the seeds with a run at every point."""
+    cells = _cells(macs, accuracy, seeds)
+    points = sorted({m for m, _ in cells})
+    if len(points) < 2:
+        raise ValueError(f"a line needs runs at 2 or more MACs, got {len(points)}")
+    x = np.log2(points)
+    _check_inside(x, x0)
+    complete = [s for s in dict.fromkeys(s for _, s in cells) if all((p, s) in cells for p in points)]
+    out = {}
+    for s in complete:
+        a, slope, _ = _line(x, np.array([cells[p, s] for p in points]))
+        out[s] = a + slope * x0
+    return out
 
 
 def paired(a_by_seed, b_by_seed, confidence: float = 0.95) -> Comparison:

@@ -21,36 +21,42 @@ NOISE = {None: "noise unknown", True: "beyond the seed noise", False: "within th
 
 def pair(df: pd.DataFrame, a: str, b: str, metric: str, *, at_macs: float | None = None,
          margin: float | None = None, pooled: str = "") -> list[str]:
-    """``b - a``: Welch's interval over seeds (or two lines of a sweep fitted in log MACs, ``at_macs``),
-    then the seed-paired one, then what the paired interval says about ``margin`` points."""
+    """``b - a``: Welch's interval over seeds (or, ``at_macs``, two lines of a sweep fitted in log MACs on
+    every run, runs counted as independent), then the seed-paired one (each seed's own lines), then what
+    the paired interval says about ``margin`` points."""
     if at_macs is None:
         c, what, counted = results.compare(df, a, b, metric), "", "seeds"
     else:
         c = results.compare_lines(df, a, b, at_macs, metric)
-        what, counted = f" at {at_macs / 1e6:.4g} MMACs (lines fitted in log MACs)", "runs"
+        what, counted = f" at {at_macs / 1e6:.4g} MMACs (lines fitted in log MACs on every run)", "runs"
     if c.exceeds_noise is None:
         out = [f"{b} - {a}{what}: {100 * c.difference:+.2f} pts of {metric} ({c.n_b} and {c.n_a} "
-               f"{counted}{pooled}): noise unknown, each needs 2 or more {counted} for an interval"]
+               f"{counted}{pooled}): noise unknown, each needs {2 if at_macs is None else 3} or more {counted} "
+               "for an interval"]
     else:
         out = [f"{b} - {a}{what}: {100 * c.difference:+.2f} pts of {metric} (95% CI {100 * c.low:+.2f} "
                f"to {100 * c.high:+.2f}; {c.n_b} and {c.n_a} {counted}{pooled}; Welch p = {c.p_value:.3g}): "
                f"{NOISE[c.exceeds_noise]}"]
-    if at_macs is None:
-        p = results.compare_paired(df, a, b, metric)
-        out.append(f"paired by seed: {100 * p.difference:+.2f} pts ({p.n_a} shared seeds): needs 2 or more shared "
-                   "seeds" if p.exceeds_noise is None else
-                   f"paired by seed: {100 * p.difference:+.2f} pts (95% CI {100 * p.low:+.2f} to {100 * p.high:+.2f}; "
-                   f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {NOISE[p.exceeds_noise]}")
-        if margin is not None:
-            out.append(_margin(results.family(df, [(a, b)], metric, margin).iloc[0].to_dict()))
+    p = results.compare_paired(df, a, b, metric) if at_macs is None else \
+        results.compare_lines_paired(df, a, b, at_macs, metric)
+    by = "paired by seed" if at_macs is None else "paired by seed (each seed's own line of each)"
+    out.append(f"{by}: {100 * p.difference:+.2f} pts ({p.n_a} shared seeds): needs 2 or more shared seeds"
+               if p.exceeds_noise is None else
+               f"{by}: {100 * p.difference:+.2f} pts (95% CI {100 * p.low:+.2f} to {100 * p.high:+.2f}; "
+               f"{p.n_a} shared seeds; paired t p = {p.p_value:.3g}): {NOISE[p.exceeds_noise]}")
+    if margin is not None:
+        out.append(_margin(results.family(df, [(a, b)], metric, margin, at_macs).iloc[0].to_dict()))
     return out
 
 
 def family(df: pd.DataFrame, pairs: list[tuple[str, str]], metric: str, margin: float | None = None,
-           pooled: str = "") -> list[str]:
-    """Each pair's seed-paired difference, Holm-adjusted over the family, and its ``margin`` verdict."""
-    table = results.family(df, pairs, metric, margin)
-    out = [f"{len(pairs)} seed-paired comparisons of {metric} (pts, 95% CI; Holm over the {len(pairs)}{pooled}):"]
+           pooled: str = "", at_macs: float | None = None) -> list[str]:
+    """Each pair's seed-paired difference (candidates, or sweep lines at ``at_macs`` MACs), Holm-adjusted
+    over the family, and its ``margin`` verdict."""
+    table = results.family(df, pairs, metric, margin, at_macs)
+    what = "" if at_macs is None else f" at {at_macs / 1e6:.4g} MMACs (each seed's own line of each, in log MACs)"
+    out = [f"{len(pairs)} seed-paired comparisons of {metric}{what} (pts, 95% CI; Holm over the {len(pairs)}"
+           f"{pooled}):"]
     for r in table.to_dict("records"):
         holm = "beyond the seed noise" if r["p_holm"] < 0.05 else "within the seed noise"
         ci = "no interval" if math.isnan(r["low"]) else f"{r['low']:+.2f} to {r['high']:+.2f}"

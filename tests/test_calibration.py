@@ -94,7 +94,7 @@ def test_compare_two_networks_of_a_study(tmp_path, monkeypatch, capsys):
     assert len(err.strip().splitlines()) == 1 and "no completed run of 'nosuch'" in err
     assert cli.main(["compare", "calib", "d1_w1_r1_lr1", "d1_w1_r1_lr2", "--at-macs", "1e6",
                      "--results-dir", str(tmp_path)]) == 2
-    assert "compares two lines of a sweep; 'calib' is a calibration study" in capsys.readouterr().err
+    assert "compares lines of a sweep; 'calib' is a calibration study" in capsys.readouterr().err
     assert np.isfinite(c.low) and c.low <= c.difference <= c.high
 
 

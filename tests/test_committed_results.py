@@ -70,3 +70,21 @@ def test_a_committed_study_is_what_its_experiment_file_defines(study_dir):
     # and finished (every point is COMPLETE above); no run diverged or ran out of memory
     assert not [f for f in summary["failures"] if f["kind"] in results.TERMINAL], summary["failures"]
     assert cfg.study.train.limit_test is None and (done["num_classes"] == 10).all()  # the whole test split
+
+
+def test_fig4_lines_at_equal_macs_are_compared_paired_by_seed(capsys):
+    """The report's Fig. 4 numbers: each line minus (1, 1) at 7.95 MMACs, each seed's own lines, Holm over 3;
+    the rerun repeated every run to the digit, so pooling it changes nothing."""
+    from scaling import cli
+
+    lines = ("d=1, r=1.3", "d=2, r=1", "d=2, r=1.3")
+    argv = ["compare", "cifar10_width_baselines", *(n for line in lines for n in ("d=1, r=1", line)),
+            "--at-macs", "7953056", "--results-dir", str(ROOT / "results")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [
+        "  d=1, r=1.3 - d=1, r=1: +0.55 (+0.01 to +1.08; 3 seeds; p 0.0481, Holm 0.144): within the seed noise",
+        "  d=2, r=1 - d=1, r=1: -1.01 (-2.68 to +0.66; 3 seeds; p 0.122, Holm 0.244): within the seed noise",
+        "  d=2, r=1.3 - d=1, r=1: -0.30 (-1.32 to +0.72; 3 seeds; p 0.333, Holm 0.333): within the seed noise"]
+    assert cli.main([*argv, "--rerun", str(ROOT / "results" / "rerun-2026-12-04")]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == out[1:]

@@ -25,7 +25,8 @@ def _rows(line, coefficients, gmacs, symbol, seeds=1, noise=0.0, top1=None, rng_
     per_seed = [tuple((top1(np.log2(g / gmacs[0])) + rng.normal(0, noise, seeds)) / 100) for g in gmacs]
     table = pd.DataFrame({"line": line, "coefficient": coefficients, "label": [f"{symbol}={c:g}" for c in coefficients],
                           "candidate": [f"{line}{c}" for c in coefficients], "seeds": seeds,
-                          "macs": [g * 1e9 for g in gmacs], "params": 5e6})
+                          "run_seeds": [tuple(range(seeds))] * len(coefficients), "macs": [g * 1e9 for g in gmacs],
+                          "params": 5e6})
     for metric in results.SWEEP_METRICS:
         found = [stats.interval(v) for v in per_seed]
         table[metric] = [iv.mean for iv in found]
@@ -252,6 +253,13 @@ def test_fig4_difference_panel_draws_each_line_minus_the_first_at_equal_macs():
     assert gap.get_label() == "(d=2) − (d=1)" and np.isclose(x.min(), 2.0) and np.isclose(x.max(), 4.0)  # both span
     # d=2's line is 3 points above at its own start, i.e. 1 point above d=1's at equal MACs (2 pts per doubling)
     assert np.allclose(gap.get_ydata(), 1.0, atol=1.0)
+    runs = [(m, 100 * y, results.line_seeds(t)) for t in (base, up) for m, y in [results.line_runs(t)]]
+    paired = [stats.compare_lines_paired(*runs[0], *runs[1], m * 1e9) for m in x]  # each seed's lines, paired
+    assert np.allclose(gap.get_ydata(), [c.difference for c in paired])
+    (band,) = gaps.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert np.isclose(ys.min(), min(c.low for c in paired)) and np.isclose(ys.max(), max(c.high for c in paired))
+    assert gaps.get_title() == "each line minus the first at equal MACs, paired by seed, 95% CI"
     assert len(plots.sweep_figure(base, fit=False).axes) == 1
 
 

@@ -92,6 +92,61 @@ def test_compare_lines_at_one_macs_value_covers_the_true_gap_and_matches_the_reg
         stats.compare_lines(macs_a, runs(macs_a, 50, 2, 1), macs_b, runs(macs_b, 51, 1, 1), at=1.2e6)
 
 
+def test_compare_lines_paired_cancels_the_seed_offsets_that_widen_the_run_level_interval():
+    """Every network of a seed shares its offset (its data order): 4 pts of spread across seeds, 0.2 within.
+    Line b is 1.5 pts above line a at every MACs; paired by seed the interval holds that and is narrow,
+    fitted on every run (runs as independent) it is wide."""
+    rng = np.random.default_rng(3)
+    macs_a, macs_b = np.tile([1e6, 2e6, 4e6, 8e6], 3), np.tile([1.5e6, 3e6, 6e6, 12e6], 3)
+    seeds = np.repeat([0, 1, 2], 4)
+
+    def runs(macs, a, offsets):
+        return a + 2 * np.log2(macs / 1e6) + offsets[seeds] + rng.normal(0, 0.2, macs.size)
+
+    found = []
+    for _ in range(2000):
+        offsets = rng.normal(0, 4, 3)
+        ya, yb = runs(macs_a, 50, offsets), runs(macs_b, 51.5, offsets)
+        found.append((stats.compare_lines_paired(macs_a, ya, seeds, macs_b, yb, seeds, at=4e6),
+                      stats.compare_lines(macs_a, ya, macs_b, yb, at=4e6)))
+    assert 0.93 <= np.mean([p.low <= 1.5 <= p.high for p, _ in found]) <= 0.97
+    assert np.mean([w.low <= 1.5 <= w.high for _, w in found]) > 0.99  # the offsets counted twice as noise
+    assert all(p.difference == pytest.approx(w.difference) for p, w in found)  # balanced: the same estimate
+    assert np.median([w.half_width / p.half_width for p, w in found]) > 5
+    assert np.mean([p.exceeds_noise for p, _ in found]) > 0.99 and np.mean([w.exceeds_noise for _, w in found]) < 0.3
+    p, _ = found[0]
+    assert (p.method, p.n_a, p.df) == ("paired", 3, 2)
+
+
+def test_compare_lines_paired_is_the_paired_t_of_each_seeds_least_squares_lines():
+    rng = np.random.default_rng(4)
+    macs, seeds = np.tile([1e6, 2e6, 4e6], 3), np.repeat([0, 1, 2], 3)
+    ya, yb = rng.normal(50, 1, 9), rng.normal(51, 1, 9)
+    at = 3e6
+
+    def seed_line(y, s):
+        slope, intercept = np.polyfit(np.log2(macs[seeds == s]), y[seeds == s], 1)
+        return intercept + slope * math.log2(at)
+
+    differences = [seed_line(yb, s) - seed_line(ya, s) for s in range(3)]
+    t = scipy_stats.ttest_1samp(differences, 0)
+    c = stats.compare_lines_paired(macs, ya, seeds, macs, yb, seeds, at=at)
+    assert c.difference == pytest.approx(np.mean(differences)) and c.p_value == pytest.approx(t.pvalue)
+    assert (c.low, c.high) == pytest.approx(tuple(t.confidence_interval()))
+    # A seed's two runs of a point (a pooled rerun) are averaged first; a seed missing a point is left out.
+    twice = stats.compare_lines_paired(np.r_[macs, macs], np.r_[ya - 1, ya + 1], np.r_[seeds, seeds],
+                                       macs, yb, seeds, at=at)
+    assert twice.difference == pytest.approx(c.difference) and twice.half_width == pytest.approx(c.half_width)
+    partial = stats.compare_lines_paired(macs[1:], ya[1:], seeds[1:], macs, yb, seeds, at=at)
+    assert partial.n_a == 2 and partial.difference == pytest.approx(np.mean(differences[1:]))
+    one = stats.compare_lines_paired(macs[:3], ya[:3], seeds[:3], macs, yb, seeds, at=at)
+    assert one.n_a == 1 and one.exceeds_noise is None and math.isnan(one.low)
+    with pytest.raises(ValueError, match="outside a line's range"):
+        stats.compare_lines_paired(macs, ya, seeds, macs, yb, seeds, at=5e6)
+    with pytest.raises(ValueError, match="2 or more MACs"):
+        stats.compare_lines_paired(np.full(3, 1e6), ya[:3], seeds[:3], macs, yb, seeds, at=1e6)
+
+
 def test_saturating_data_give_a_saturation_point_whose_interval_holds_the_truth():
     macs, top1 = _runs(saturating, range(6), seeds=3, noise=0.3)
     fit = stats.fit_saturation(macs, top1, threshold=1.0, resamples=200)

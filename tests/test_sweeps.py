@@ -256,9 +256,15 @@ def test_each_sweep_writes_its_table_and_figure(name, tmp_path, monkeypatch, cap
 
 
 def test_compare_two_width_lines_at_equal_macs(tmp_path, monkeypatch, capsys):
-    """Fig. 4's question from the command line: one baseline's width line against another's at one MACs value."""
-    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)  # the same accuracy law on every line
-    cfg = _config("width-baselines", tmp_path, seeds=2)
+    """Fig. 4's question from the command line: one baseline's width line against another's at one MACs
+    value. The deeper baseline is 1 pt above at every MACs and each seed adds 3 pts to all its networks:
+    paired by seed the 1 pt is exact; fitted on every run, the seeds' offsets hide it."""
+    def deeper_one_point_up(cfg, workdir):
+        macs = cost.count(train.network_spec(cfg), 10).macs
+        return fake_result(cfg, 0.5 + 0.05 * np.log2(macs / 1e5) + 0.03 * cfg.seed + 0.01 * (cfg.network.depth > 0.3))
+
+    monkeypatch.setattr(train, "train_and_evaluate", deeper_one_point_up)
+    cfg = _config("width-baselines", tmp_path, seeds=3)
     sweeps.sweep(cfg)
     table = results.sweep_table(results.load(tmp_path / cfg.study.name)[0])
     ranges = table.groupby("line")["macs"].agg(["min", "max"])
@@ -266,9 +272,28 @@ def test_compare_two_width_lines_at_equal_macs(tmp_path, monkeypatch, capsys):
     argv = ["compare", cfg.study.name, "d=1, r=1", "d=2, r=1", "--results-dir", str(tmp_path)]
     capsys.readouterr()
     assert cli.main([*argv, "--at-macs", str(at)]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"d=2, r=1 - d=1, r=1 at {at / 1e6:.4g} MMACs") and "+0.00 pts" in out
-    assert "4 and 4 runs" in out and out.strip().endswith("within the seed noise")
+    welch, paired = capsys.readouterr().out.splitlines()
+    assert welch.startswith(f"d=2, r=1 - d=1, r=1 at {at / 1e6:.4g} MMACs (lines fitted in log MACs on every run): "
+                            "+1.00 pts") and "6 and 6 runs" in welch and welch.endswith("within the seed noise")
+    assert paired.startswith("paired by seed (each seed's own line of each): +1.00 pts (95% CI +1.00 to +1.00; "
+                             "3 shared seeds;") and paired.endswith("beyond the seed noise")
+    assert cli.main([*argv[:4], "d=2, r=1", "d=1, r=1", *argv[4:], "--at-macs", str(at), "--margin", "2"]) == 0
+    header, first, margin, second, _ = capsys.readouterr().out.splitlines()  # a family of two
+    assert header == (f"2 seed-paired comparisons of test_top1 at {at / 1e6:.4g} MMACs (each seed's own line of each, "
+                      "in log MACs) (pts, 95% CI; Holm over the 2):")
+    assert first.startswith("  d=2, r=1 - d=1, r=1: +1.00 (+1.00 to +1.00; 3 seeds;") and first.endswith("beyond the "
+                                                                                                        "seed noise")
+    assert margin == ("    margin 2 pts: the interval excludes both 0 and a difference of ±2 or more (a real but "
+                      "smaller one)")
+    assert second.startswith("  d=1, r=1 - d=2, r=1: -1.00 (-1.00 to -1.00; 3 seeds;")
+    sweeps.sweep(config.override(_config("width-baselines", tmp_path, seeds=1), name="one_seed"))
+    capsys.readouterr()
+    assert cli.main(["compare", "one_seed", *argv[2:], "--at-macs", str(at)]) == 0
+    welch, paired = capsys.readouterr().out.splitlines()
+    assert welch.endswith("+1.00 pts of test_top1 (2 and 2 runs): noise unknown, each needs 3 or more runs for an "
+                          "interval")
+    assert paired == ("paired by seed (each seed's own line of each): +1.00 pts (1 shared seeds): needs 2 or more "
+                      "shared seeds")
     assert cli.main([*argv, "--at-macs", str(ranges["max"].max() * 2)]) == 2  # no extrapolation
     assert "outside a line's range" in capsys.readouterr().err
     assert cli.main([*argv[:2], "d=1, r=1", "d=9, r=1", "--results-dir", str(tmp_path), "--at-macs", str(at)]) == 2
@@ -422,3 +447,39 @@ def test_cam_grid_of_the_five_models(trained, monkeypatch, capsys):
     (fig,) = figures
     assert len(fig.axes) == 3 * 5  # images x (baseline, deeper, wider, higher resolution, compound)
     assert [ax.get_title().split("\n")[0] for ax in fig.axes[:5]] == list(cam.ROLES)
+
+
+@pytest.mark.slow
+def test_cam_of_a_clone_names_the_command_that_retrains_its_runs_and_runs_it(tmp_path, monkeypatch, capsys):
+    """A committed study's tables without its checkpoints (a clone): one line with the study command and
+    the run time its table measured; --train-missing runs that command (training for real) and draws."""
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "tiny_cam.py").write_text(
+        "from scaling import config, proxies, sweeps\n\n\ndef get_config():\n"
+        "    return config.override(sweeps.load_config('compound-vs-single'), name='tiny_cam', phi='0,1', seeds=1,\n"
+        "                           depth=0.25, width=0.5, base_resolution=32, compilation_cache=None,\n"
+        "                           **proxies.SMOKE)\n")
+    monkeypatch.chdir(tmp_path)
+    real = train.train_and_evaluate
+    monkeypatch.setattr(train, "train_and_evaluate", _fake_train)  # tables of 1 s runs, no checkpoints
+    study = ["sweep", "compound-vs-single", "--config", "experiments/tiny_cam.py"]
+    assert cli.main(study) == 0
+    capsys.readouterr()
+    assert cli.main(["cam", "--studies", "tiny_cam"]) == 2
+    assert capsys.readouterr().err == ("scaling: error: study 'tiny_cam': 5 finished run(s) have no checkpoint (not "
+                                       "committed); its journal results/tiny_cam/journal.log records them as finished, "
+                                       "so no command here retrains them\n")
+    (tmp_path / "results" / "tiny_cam" / "journal.log").unlink()  # as a clone has it
+    assert cli.main(["cam", "--studies", "tiny_cam"]) == 2
+    assert capsys.readouterr().err == (
+        "scaling: error: study 'tiny_cam': 5 finished run(s) have no checkpoint (not committed); `scaling sweep "
+        "compound-vs-single --config experiments/tiny_cam.py` retrains them in 0.1 min of run time as its trials "
+        "table measured (--workers N shares it), or rerun this with --train-missing to run it and draw\n")
+    monkeypatch.setattr(train, "train_and_evaluate", real)
+    assert cli.main(["cam", "--studies", "tiny_cam", "--train-missing", "--images", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("training 5 run(s) of tiny_cam again: scaling " + " ".join(study))
+    assert all(f"{role}: tiny_cam" in out for role in cam.ROLES), out
+    assert (tmp_path / "results" / "tiny_cam" / "cams.png").stat().st_size > 0
+    assert len(list((tmp_path / "results" / "tiny_cam" / "trials").glob("*/ckpt"))) == 5
+    assert cam.missing_checkpoints("results", ["tiny_cam"]) == []
