@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench clean
+.PHONY: install run test notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ run: install
 # into temporary directories (pytest --nbmake).
 test: install
 	SCALING_SMOKE=1 $(BIN)/python -m pytest -q --durations=30 --nbmake --nbmake-timeout=1800 tests notebooks
+
+# The notebooks executed in place, saved with their outputs as committed (notebooks/execute.py:
+# SCALING_SMOKE=1, so figures come from the committed results/ and training is smoke-sized).
+notebooks: install
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
