@@ -174,7 +174,7 @@ def choose_epochs(rows: list[dict], plan: dict, left: float) -> int:
 def run_sweep(env: dict, results: Path, data_dir: Path, epochs: int, limit_train: int | None, study: str,
               deadline: float) -> dict:
     cmd = [sys.executable, "-m", "scaling.cli", "sweep", "depth", "--config", EXPERIMENT, "--workers", str(WORKERS),
-           "--results-dir", str(results), "--data-dir", str(data_dir), "--epochs", str(epochs), "--study", study]
+           "--results-dir", str(results), "--data-dir", str(data_dir), "--epochs", str(epochs), "--name", study]
     if limit_train is not None:
         cmd += ["--limit-train", str(limit_train)]
     start = time.perf_counter()

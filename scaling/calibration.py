@@ -10,24 +10,13 @@ bigger network look worse merely by its step size.
 
 from __future__ import annotations
 
-import dataclasses
-
 from scaling import config, recipes, study
-from scaling.study import Point, StudyConfig, StudyError
+from scaling.schema import CalibrationConfig
+from scaling.study import Point, StudyError
 
 
 class CalibrationError(StudyError):
     """A calibration that cannot start (bad network list or factors); one line, exit 2."""
-
-
-@dataclasses.dataclass
-class CalibrationConfig(config.Lists):
-    """Networks (``d/w/r`` multipliers of ``study.train.network``) times learning-rate factors."""
-
-    study: StudyConfig = dataclasses.field(default_factory=lambda: StudyConfig(name="calibration"))
-    networks: tuple[tuple[float, ...], ...] = ((1.0, 1.0, 1.0),)  # (d, w, r); as text 1/1/1,2/1/1
-    lr_factors: tuple[float, ...] = (0.5, 1.0, 2.0)  # multiples of the recipe's learning rate
-    tolerance: float = 1.0  # points of test top-1: "the recipe's choice is within this of the best"
 
 
 def load_config(name_or_path: str) -> CalibrationConfig:

@@ -1,9 +1,12 @@
 """The ``scaling`` command: thin subcommands that map flags onto the package's functions.
 
-Every config field is a flag of the same name (``--epochs``, ``--seeds``, ``--depth``; the study's
-name is ``--study`` and the network's ``resolution_scale`` is ``--resolution``), applied by the one
-override path :func:`scaling.config.override`. Bad input prints one line on stderr and exits with
-status 2; nothing here holds logic a notebook would have to copy.
+Every config field is a flag of its name, ``_`` written ``-`` (``--epochs``, ``--seeds``, ``--name``,
+``--resolution-scale``), applied by the one override path :func:`scaling.config.override`; its help
+is the field's comment (:func:`scaling.config.field_help`). Bad input prints one line on stderr and
+exits with status 2; nothing here holds logic a notebook would have to copy.
+
+Building the parser imports no JAX, Optuna or TensorFlow (the configs are :mod:`scaling.schema`), so
+every ``--help`` answers at once; a subcommand imports what it runs.
 """
 
 from __future__ import annotations
@@ -20,30 +23,56 @@ import typing
 
 from scaling import arch, config, cost, files, interrupt, runtime, scaling_math
 from scaling.network import Network, grid_candidates
+from scaling.schema import CalibrationConfig, SearchConfig, SweepConfig, TrainConfig
 
 EXIT_USAGE = 2
 #: A run that failed on its own (divergence), a study that ended with points failed, a full disk.
 EXIT_FAILED = 1
-#: Flag names that differ from their field's name (``--resolution`` sets the multiplier
-#: ``Network.resolution_scale``; ``--base-resolution`` the pixels it multiplies).
-FLAG_NAMES = {"name": "study", "resolution_scale": "resolution"}
+#: Flags renamed to their field's name: the old spelling is a usage error that names the new one
+#: (scripts written for it fail at once instead of running with a default).
+RETIRED_FLAGS = {"--study": "--name", "--resolution": "--resolution-scale"}
 #: How flags override an experiment file (the top-level --help says it).
-OVERRIDES = """\
-Overrides: every field of a command's config is a flag of the same name, applied on top of its
-experiment file (--config): --epochs 20, --seeds 3, --depth 0.5 (the baseline's), --dataset
-tfds:cifar10. Two flags differ from their field: --study names the study (field `name`) and
---resolution is the baseline's resolution_scale (--base-resolution: the pixels it multiplies).
-Lists are comma-separated (--values 1,1.4,2), ranges start:stop:step (--alpha 1:1.4:0.05), pairs
-d/r (--baselines 1/1,2/1.3). `scaling COMMAND --help` lists each command's flags."""
+OVERRIDES = """Overrides: every field of a command's config is a flag of its name with - for _, applied on top of
+its experiment file (--config): --epochs 20, --seeds 3, --name my_study (the study's), --depth 0.5
+and --resolution-scale 1.15 (the baseline's multipliers; --base-resolution: the pixels r multiplies),
+--dataset tfds:cifar10. Lists are comma-separated (--values 1,1.4,2), ranges start:stop:step
+(--alpha 1:1.4:0.05), pairs d/r (--baselines 1/1,2/1.3). Flags are never abbreviated.
+--print-config prints the config a command line resolves to (experiment file, then flags) and
+exits. `scaling COMMAND --help` lists each command's flags with their defaults."""
 
 
 class UsageError(Exception):
     """A bad command line; printed as one line, exit status 2."""
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default after its help, unless the help says it (a default of None: the help says
+    in words what happens without the flag)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, formatter_class=_HelpFormatter, **kwargs)
+
     def error(self, message):  # one line instead of usage + message
         raise UsageError(f"{self.prog}: {message}")
+
+
+class _Retired(argparse.Action):
+    """A flag of :data:`RETIRED_FLAGS`, hidden: giving it is a usage error naming its new spelling."""
+
+    def __init__(self, option_strings, dest, new: str):
+        super().__init__(option_strings, argparse.SUPPRESS, nargs="?", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise UsageError(f"{parser.prog}: {option_string} is now {self.new} (every flag is its config field's name)")
 
 
 def _float(text: str) -> float:
@@ -66,19 +95,37 @@ def _print_table(rows: list[dict], as_json: bool) -> None:
 # --------------------------------------------------------------------------------------------
 # Flags from config fields
 # --------------------------------------------------------------------------------------------
+def _shown(value) -> str:
+    """A field's default as its flag would take it: lists comma-separated, groups d/r, ``unset`` for None."""
+    if value is None:
+        return "unset"
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) if not isinstance(v, tuple) else "/".join(map(_shown, v)) for v in value) or "''"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _add_fields(p: argparse.ArgumentParser, config_cls, skip=()) -> None:
-    """One --flag per leaf field of the config tree ``config_cls``, typed from its annotation."""
+    """One --flag per leaf field of the config tree ``config_cls``, typed from its annotation; its help
+    is the field's comment and its default the field's value in ``config_cls()`` (argparse's default
+    stays None: :func:`_given` tells the flags given from those left out)."""
+    defaults = config.leaf_defaults(config_cls)
+    p = p.add_argument_group(f"{config_cls.__name__} fields")
     for leaf, (_, annotation) in config.leaves(config_cls).items():
         if leaf in skip:
             continue
-        flag = "--" + FLAG_NAMES.get(leaf, leaf).replace("_", "-")
+        flag = "--" + leaf.replace("_", "-")
+        default, description = defaults[leaf]
+        text = description if "default" in description else f"{description} (default: {_shown(default)})"
+        text = text.lstrip().replace("%", "%%")
         kinds = set(typing.get_args(annotation)) - {type(None)} if isinstance(annotation, types.UnionType) \
             else {annotation}
         if kinds == {bool}:
-            p.add_argument(flag, dest=leaf, action=argparse.BooleanOptionalAction, default=None)
+            p.add_argument(flag, dest=leaf, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             kind = int if kinds == {int} else _float if kinds == {float} else str
-            p.add_argument(flag, dest=leaf, type=kind, default=None, metavar=FLAG_NAMES.get(leaf, leaf).upper())
+            p.add_argument(flag, dest=leaf, type=kind, default=None, metavar=leaf.upper(), help=text)
+        for old in (old for old, new in RETIRED_FLAGS.items() if new == flag):
+            p.add_argument(old, action=_Retired, new=flag)
 
 
 def _given(args: argparse.Namespace, config_cls, skip=()) -> dict:
@@ -88,9 +135,23 @@ def _given(args: argparse.Namespace, config_cls, skip=()) -> dict:
 
 
 def _add_compound_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("compound scaling instead of --depth/--width/--resolution")
-    for name in ("alpha", "beta", "gamma", "phi"):
-        g.add_argument(f"--{name}", dest=f"compound_{name}", type=_float)
+    g = p.add_argument_group("compound scaling instead of --depth/--width/--resolution-scale")
+    for name, text in COMPOUND_HELP.items():
+        g.add_argument(f"--{name}", dest=f"compound_{name}", type=_float, help=text + " (default: unset)")
+
+
+COMPOUND_HELP = {"alpha": "the depth coefficient: d = alpha^phi", "beta": "the width coefficient: w = beta^phi",
+                 "gamma": "the resolution coefficient: r = gamma^phi", "phi": "the compound exponent"}
+
+
+def _add_print_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--print-config", action="store_true",
+                   help="print the config this command line resolves to, as JSON, and exit without training")
+
+
+def _print_config(cfg) -> int:
+    print(json.dumps(config.to_dict(cfg), indent=1))
+    return 0
 
 
 def _with_compound(args: argparse.Namespace, network: Network) -> Network:
@@ -101,7 +162,8 @@ def _with_compound(args: argparse.Namespace, network: Network) -> Network:
     if any(v is None for v in values):
         raise UsageError("--alpha, --beta, --gamma and --phi go together")
     if any(getattr(args, k, None) is not None for k in ("depth", "width", "resolution_scale", "variant")):
-        raise UsageError("give either --depth/--width/--resolution (or --variant) or --alpha/--beta/--gamma/--phi")
+        raise UsageError("give either --depth/--width/--resolution-scale (or --variant) or "
+                         "--alpha/--beta/--gamma/--phi")
     return Network.compound(*values, baseline=network.baseline, base_resolution=network.base_resolution,
                                   output_stride=network.output_stride)
 
@@ -122,7 +184,7 @@ def _with_strategy(args: argparse.Namespace, network: Network) -> tuple[Network,
     if args.s is None:
         raise UsageError("--strategy needs --s, the cost multiplier (of the baseline's MACs)")
     if network.variant is not None or args.compound_phi is not None:
-        raise UsageError("--strategy scales the baseline (and its --depth/--width/--resolution), not a --variant "
+        raise UsageError("--strategy scales the baseline (and its --depth/--width/--resolution-scale), not a --variant "
                          "or a --phi")
     strategy = strategies.get(args.strategy)
     params = {k: getattr(args, f"compound_{k}") for k in ("alpha", "beta", "gamma")
@@ -179,11 +241,13 @@ def cmd_grid(args: argparse.Namespace) -> None:
               f"output stride {args.output_stride})")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace) -> int | None:
+    cfg = config.override(TrainConfig(), **_given(args, TrainConfig))
+    cfg = dataclasses.replace(cfg, network=_with_compound(args, cfg.network))
+    if args.print_config:
+        return _print_config(cfg)
     from scaling import train
 
-    cfg = config.override(train.TrainConfig(), **_given(args, train.TrainConfig))
-    cfg = dataclasses.replace(cfg, network=_with_compound(args, cfg.network))
     n = cfg.network
     name = n.variant or f"{n.baseline}-d{n.depth:.4g}-w{n.width:.4g}-r{n.resolution_scale:.4g}"
     dataset = cfg.dataset.replace(":", "_").replace("/", "_")
@@ -204,7 +268,7 @@ def search_config(args: argparse.Namespace):
     from scaling import search
 
     cfg = search.load_config(args.config or search.DEFAULT_EXPERIMENT)
-    return config.override(cfg, **_given(args, search.SearchConfig, POINT_FIELDS))
+    return config.override(cfg, **_given(args, SearchConfig, POINT_FIELDS))
 
 
 def _finished(summary: dict, directory) -> int:
@@ -224,6 +288,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from scaling import search
 
     cfg = search_config(args)
+    if args.print_config:
+        return _print_config(cfg)
     if not args.dry_run:
         return _finished(search.search(cfg, workers=args.workers), cfg.study.dir)
     cands, points, num_classes = search.prepare(cfg, check_storage=False)
@@ -236,7 +302,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_scale_up(args: argparse.Namespace) -> int:
     from scaling import search
 
-    given = _given(args, search.SearchConfig, POINT_FIELDS + GRID_FIELDS + ("name",))
+    given = _given(args, SearchConfig, POINT_FIELDS + GRID_FIELDS + ("name",))
     coefficients = (args.compound_alpha, args.compound_beta, args.compound_gamma)
     if args.from_study:
         if any(c is not None for c in coefficients):
@@ -248,6 +314,8 @@ def cmd_scale_up(args: argparse.Namespace) -> int:
         cfg = search.load_config(args.config or search.DEFAULT_EXPERIMENT)
     cfg = config.override(cfg, **given)
     cfg = config.override(cfg, name=args.name or search.scale_up_name(cfg, *coefficients))
+    if args.print_config:
+        return _print_config(cfg)
     phis = scaling_math.parse_phis(args.phi)
     points = search.scale_up_points(cfg, *coefficients, phis)
     dataset = search.validate(cfg, points, check_storage=args.train)
@@ -260,11 +328,13 @@ def cmd_scale_up(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from scaling import sweeps
 
-    given = _given(args, sweeps.SweepConfig, POINT_FIELDS + ("sweep",))
+    given = _given(args, SweepConfig, POINT_FIELDS + ("sweep",))
     cfg = sweeps.load_config(args.sweep_name, args.config)
     if "baseline" in given and "name" not in given:
         cfg = sweeps.with_baseline(cfg, given.pop("baseline"))
     cfg = config.override(cfg, **given)
+    if args.print_config:
+        return _print_config(cfg)
     if not args.dry_run:
         return _finished(sweeps.sweep(cfg, workers=args.workers), cfg.study.dir)
     cfg, points, num_classes = sweeps.prepare(cfg, check_storage=False)
@@ -278,7 +348,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from scaling import calibration, study
 
     cfg = calibration.load_config(args.config)
-    cfg = config.override(cfg, **_given(args, calibration.CalibrationConfig, POINT_FIELDS))
+    cfg = config.override(cfg, **_given(args, CalibrationConfig, POINT_FIELDS))
+    if args.print_config:
+        return _print_config(cfg)
     if not args.dry_run:
         return _finished(calibration.calibrate(cfg, workers=args.workers), cfg.study.dir)
     points = calibration.points(cfg)
@@ -412,29 +484,35 @@ def cmd_cam(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    from scaling.calibration import CalibrationConfig
-    from scaling.search import SearchConfig
-    from scaling.sweeps import SWEEPS, SweepConfig
-    from scaling.train import TrainConfig
+def _sweep_names() -> list[str]:
+    """The sweeps, as ``scaling sweep NAME`` takes them: one packaged experiment ``sweep_<name>`` each
+    (:func:`scaling.sweeps.load_config`), listed without importing the sweeps."""
+    return [n.removeprefix("sweep_").replace("_", "-") for n in config.packaged_experiments() if n.startswith("sweep_")]
 
-    parser = _Parser(prog="scaling", description=__doc__.splitlines()[0], epilog=OVERRIDES,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+
+#: What a flag's default means where an experiment file sets the config (search, sweep, scale-up, calibrate).
+EXPERIMENT_DEFAULTS = ("A field flag's default is the config class's; the experiment file may set another "
+                       "(--print-config shows the result).")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="scaling", description=__doc__.splitlines()[0], epilog=OVERRIDES)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("models", help="params and MACs of B0-B7 or of any network",
                        description="Without network flags: the B0-B7 table beside the paper's. With them "
-                                   "(--depth/--width/--resolution, --alpha/--beta/--gamma/--phi, --variant, "
+                                   "(--depth/--width/--resolution-scale, --alpha/--beta/--gamma/--phi, --variant, "
                                    "--baseline, --output-stride): that network.")
     p.add_argument("--variants", default="all", help="comma-separated presets (b0..b7) or 'all'")
-    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--num-classes", type=int, default=1000, help="classes of the classifier")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_fields(p, Network)
     _add_compound_flags(p)
     g = p.add_argument_group("a scaling strategy instead (scaling strategies lists them)")
     g.add_argument("--strategy", help="scale the baseline by this strategy's (d, w, r) for --s (default: none); "
                                       "compound reads --alpha/--beta/--gamma")
-    g.add_argument("--s", type=_float, help="the cost multiplier (of the baseline's MACs) for --strategy")
+    g.add_argument("--s", type=_float, help="the cost multiplier (of the baseline's MACs) for --strategy "
+                                            "(default: unset)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("strategies", help="the registered scaling strategies and their (d, w, r) at s = 2 and 4",
@@ -445,70 +523,81 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grid", help="merged (alpha, beta, gamma) candidates with their real cost")
     p.add_argument("--alpha", default="1:1.4:0.05", help="value, list a,b,c or range start:stop:step")
-    p.add_argument("--beta", default="1:1.4:0.05")
-    p.add_argument("--gamma", default="1:1.4:0.05")
-    p.add_argument("--target", type=_float, default=2.0, help="alpha*beta^2*gamma^2 target (default 2)")
-    p.add_argument("--tol", type=_float, default=0.1, help="allowed |product - target| (default 0.1)")
-    p.add_argument("--base-resolution", type=int, default=arch.B0_RESOLUTION)
+    p.add_argument("--beta", default="1:1.4:0.05", help="as --alpha")
+    p.add_argument("--gamma", default="1:1.4:0.05", help="as --alpha")
+    p.add_argument("--target", type=_float, default=2.0, help="alpha*beta^2*gamma^2 target")
+    p.add_argument("--tol", type=_float, default=0.1, help="allowed |product - target|")
+    p.add_argument("--base-resolution", type=int, default=arch.B0_RESOLUTION, help="the baseline's pixels")
     p.add_argument("--output-stride", type=int, default=32, help="32 (B0), 16 or 8: the small-image layout")
-    p.add_argument("--num-classes", type=int, default=1000)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--num-classes", type=int, default=1000, help="classes of the classifier")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_grid)
 
     p = sub.add_parser("train", help="train and evaluate one network (rerun to resume)",
-                       description="Every TrainConfig field is a flag (the network's too); see scaling/recipes.py "
-                                   "for the recipes.")
+                       description="Every TrainConfig field is a flag (the network's too); a recipe knob left "
+                                   "unset takes its recipe's value (scaling/recipes.py).")
     p.add_argument("--workdir", help="run directory (default runs/<network>-<dataset>-s<seed>)")
     p.add_argument("--tensorboard", metavar="DIR", help="write each epoch's scalars (loss, top-1, lr, img/s) "
                                                         "to DIR for TensorBoard")
+    _add_print_config(p)
     _add_fields(p, TrainConfig)
     _add_compound_flags(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("search", help="step 1: the (alpha, beta, gamma) grid search at phi = 1 (rerun to resume)",
                        description="Every SearchConfig field is a flag that overrides the experiment file "
-                                   "(default: the packaged search_digits); --depth/--width/--resolution/"
-                                   "--base-resolution/--baseline set the baseline that the grid scales.")
-    p.add_argument("--config", help="experiment: a packaged name or a Python file with get_config()")
+                                   "(default: the packaged search_digits); --depth/--width/--resolution-scale/"
+                                   "--base-resolution/--baseline set the baseline that the grid scales. "
+                                   + EXPERIMENT_DEFAULTS)
+    p.add_argument("--config", help="experiment: a packaged name or a Python file with get_config() "
+                                    "(default: search_digits)")
     p.add_argument("--dry-run", action="store_true", help="print the candidate table and exit")
     p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    _add_print_config(p)
     _add_fields(p, SearchConfig, skip=POINT_FIELDS)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("scale-up", help="step 2: scale the baseline by (alpha, beta, gamma)^phi",
-                       description="Prints the phi networks beside B0-B7; --train trains them as one study.")
-    p.add_argument("--alpha", dest="compound_alpha", type=_float)
-    p.add_argument("--beta", dest="compound_beta", type=_float)
-    p.add_argument("--gamma", dest="compound_gamma", type=_float)
-    p.add_argument("--from-study", help="take alpha, beta, gamma and the recipe from this finished search")
-    p.add_argument("--phi", default="0:7", help="start:stop (integers), start:stop:step or a list (default 0:7)")
+                       description="Prints the phi networks beside B0-B7; --train trains them as one study. "
+                                   "The study's name (--name) defaults to one from the coefficients. "
+                                   + EXPERIMENT_DEFAULTS)
+    for name in ("alpha", "beta", "gamma"):
+        p.add_argument(f"--{name}", dest=f"compound_{name}", type=_float,
+                       help=COMPOUND_HELP[name] + " (default: unset; or --from-study)")
+    p.add_argument("--from-study", help="take alpha, beta, gamma and the recipe from this finished search "
+                                        "(default: none)")
+    p.add_argument("--phi", default="0:7", help="start:stop (integers), start:stop:step or a list")
     p.add_argument("--train", action="store_true", help="train every phi (a resumable study)")
     p.add_argument("--config", help="experiment (default: the packaged search_digits)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.add_argument("--workers", type=int, default=1, help="with --train: local worker processes")
+    _add_print_config(p)
     _add_fields(p, SearchConfig, skip=POINT_FIELDS + GRID_FIELDS)
     p.set_defaults(func=cmd_scale_up)
 
     p = sub.add_parser("sweep", help="Figs. 3, 4, 8: scale the baseline along one or more dimensions (rerun to resume)",
-                       description="NAME is one of " + ", ".join(SWEEPS) + "; its experiment is the packaged "
-                                   "sweep_<name>. Every SweepConfig field is a flag that overrides it "
-                                   "(--values 1,2,4 --baseline resnet50 --seeds 3 ...).")
-    p.add_argument("sweep_name", metavar="NAME")
+                       description="NAME is one of " + ", ".join(_sweep_names()) + "; its experiment is the "
+                                   "packaged sweep_<name>. Every SweepConfig field is a flag that overrides it "
+                                   "(--values 1,2,4 --baseline resnet50 --seeds 3 ...). " + EXPERIMENT_DEFAULTS)
+    p.add_argument("sweep_name", metavar="NAME", help="the sweep: " + ", ".join(_sweep_names()))
     p.add_argument("--config", help="experiment: a packaged name or a Python file (default: sweep_<NAME>)")
     p.add_argument("--dry-run", action="store_true", help="print the networks and their MACs and exit")
     p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    _add_print_config(p)
     _add_fields(p, SweepConfig, skip=POINT_FIELDS + ("sweep",))
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("calibrate", help="train networks at the recipe's learning rate x factors (rerun to resume)",
-                       description="Every CalibrationConfig field is a flag that overrides the experiment file.")
+                       description="Every CalibrationConfig field is a flag that overrides the experiment file. "
+                                   + EXPERIMENT_DEFAULTS)
     p.add_argument("--config", required=True, help="experiment: a Python file whose get_config() returns a "
-                                                   "CalibrationConfig")
+                                                   "CalibrationConfig (required)")
     p.add_argument("--dry-run", action="store_true", help="print the runs and exit")
     p.add_argument("--json", action="store_true", help="with --dry-run: JSON instead of a table")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    _add_print_config(p)
     _add_fields(p, CalibrationConfig, skip=POINT_FIELDS)
     p.set_defaults(func=cmd_calibrate)
 
@@ -516,28 +605,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="a study with a trials table in --results-dir")
     p.add_argument("names", nargs="*", metavar="A B", help="two candidates of the study (its trials table's "
                    "candidate column; the difference is B - A), or with --at-macs two sweep lines (\"d=1, r=1\"); "
-                   "more pairs (A B A2 B2 ...): the study's family of seed-paired tests, Holm-adjusted")
+                   "more pairs (A B A2 B2 ...): the study's family of seed-paired tests, Holm-adjusted "
+                   "(default: none, with --rerun or --lines)")
     p.add_argument("--lines", action="store_true", help="every line of a sweep: its gain per doubling of MACs "
                    "fitted on the runs, on the point means, and paired by seed (with --rerun: both draws)")
     p.add_argument("--margin", type=float, default=None, metavar="PTS",
                    help="a difference that matters, in points (e.g. a paper's claimed gain): what each interval "
-                   "excludes, the paired test's power to find it and the seeds 80%% power needs")
-    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
+                   "excludes, the paired test's power to find it and the seeds 80%% power needs (default: none)")
+    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"),
+                   help="the score compared")
     p.add_argument("--at-macs", type=float, default=None,
                    help="compare sweep lines at this many MACs (Fig. 4), each seed's own line of each fitted in "
                    "log MACs and paired by seed (and, for one pair, each line fitted on all its runs)")
     p.add_argument("--rerun", metavar="DIR", default=None,
                    help="every candidate against the same one in DIR's rerun of the study (and a search's "
                    "winner in each draw and over both); with two candidates (or lines): their difference over "
-                   "both, each seed's runs averaged")
-    p.add_argument("--results-dir", default="results")
+                   "both, each seed's runs averaged (default: none)")
+    p.add_argument("--results-dir", default="results", help="where the study is")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("status", help="where a study stands: runs done, running, failed and queued, and the ETA",
                        description="Read-only: reads the study's storage (its journal, or --storage URL) while "
                                    "its workers run. To watch it live: optuna-dashboard results/STUDY/journal.log.")
-    p.add_argument("study", help="the study's name (--study of the command that runs it)")
-    p.add_argument("--results-dir", default="results", help="where its journal is (default: results)")
+    p.add_argument("study", help="the study's name (--name of the command that runs it)")
+    p.add_argument("--results-dir", default="results", help="where its journal is")
     p.add_argument("--storage", default=None, help="the study's RDB URL, if it has one (default: the journal file)")
     p.set_defaults(func=cmd_status)
 
@@ -546,27 +637,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="a study with budgets and a trials table in --results-dir")
     p.add_argument("--baseline", default=None, help="the network the interactions are taken against (its "
                    "trials table's network column; default the study's first)")
-    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"))
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"),
+                   help="the score compared")
+    p.add_argument("--results-dir", default="results", help="where the study is")
     p.set_defaults(func=cmd_fidelity)
 
     p = sub.add_parser("plot", help="redraw a study's figures from its results table (no training)")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names in --results-dir, or 'all'")
-    p.add_argument("--results-dir", default="results")
-    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1"))
+    p.add_argument("--results-dir", default="results", help="where the studies are")
+    p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1"), help="the score drawn")
     p.add_argument("--threshold", type=_float, default=0.5,
-                   help="saturation: gain per doubling of MACs in points (default 0.5)")
+                   help="saturation: gain per doubling of MACs in points")
     p.add_argument("--rerun", metavar="DIR", default=None,
-                   help="draw the point means of each sweep's rerun in DIR (a study of the same name) beside its own")
+                   help="draw the point means of each sweep's rerun in DIR (a study of the same name) beside its own "
+                        "(default: none)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("cam", help="Fig. 7: class activation maps of baseline, deeper, wider, higher-resolution "
                                    "and compound runs")
-    p.add_argument("--studies", nargs="+", required=True, help="finished studies to pick the runs from")
-    p.add_argument("--images", type=int, default=4, help="test images, one row each (default 4)")
+    p.add_argument("--studies", nargs="+", required=True, help="finished studies to pick the runs from (required)")
+    p.add_argument("--images", type=int, default=4, help="test images, one row each")
     p.add_argument("--gmacs", type=_float, help="pick the scaled runs closest to this many GMACs "
                                                 "(default: the largest compound run)")
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--results-dir", default="results", help="where the studies are")
     p.add_argument("--out", help="figure path without extension (default <results-dir>/<first study>/cams)")
     p.add_argument("--train-missing", action="store_true",
                    help="first run the study command of each study whose finished runs have no checkpoint "
@@ -577,12 +670,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def exit_code(error: BaseException) -> int | None:
     """2 for bad input, 1 for a run that failed on its own (divergence); None: a bug, re-raise."""
-    from scaling.data import DatasetError
+    if isinstance(error, (UsageError, scaling_math.ScalingError, config.ConfigError)):
+        return EXIT_USAGE
+    if isinstance(error, files.DiskFull):
+        return EXIT_FAILED
+    from scaling.data import DatasetError  # only a run that got that far raises these: imported then
     from scaling.train import TrainingDiverged
 
-    if isinstance(error, (UsageError, scaling_math.ScalingError, DatasetError, config.ConfigError)):
+    if isinstance(error, DatasetError):
         return EXIT_USAGE
-    if isinstance(error, (TrainingDiverged, files.DiskFull)):
+    if isinstance(error, TrainingDiverged):
         return EXIT_FAILED
     return None
 

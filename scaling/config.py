@@ -1,8 +1,8 @@
 """Configs as code: nested dataclasses, one override path for flags, JSON round trips, experiment files.
 
-Every config of the package (``TrainConfig``, ``SearchConfig``, ``SweepConfig`` and what they hold) is
-a dataclass tree whose leaf field names are unique across the tree, so a flat flag such as
-``--epochs 20`` or ``--seeds 3`` names exactly one leaf. :func:`override` is the only place where
+Every config of the package (``TrainConfig``, ``SearchConfig``, ``SweepConfig`` and what they hold,
+:mod:`scaling.schema`) is a dataclass tree whose leaf field names are unique across the tree, so a
+flat flag such as ``--epochs 20`` or ``--seeds 3`` names exactly one leaf. :func:`override` is the only place where
 flags change a config; :func:`to_dict` / :func:`from_dict` are the only JSON round trip.
 
 Experiment files are Python modules with a ``get_config()`` (big_vision's style). Those shipped
@@ -13,10 +13,15 @@ with the package live in :mod:`scaling.configs` and are found by name (``search_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.resources
 import importlib.util
+import inspect
+import io
 import pathlib
+import textwrap
+import tokenize
 import types
 import typing
 from typing import Any
@@ -55,6 +60,39 @@ def leaves(cls) -> dict[str, tuple[tuple[str, ...], Any]]:
             if leaf in out:
                 raise TypeError(f"{cls.__name__}: two fields named {leaf!r} ({out[leaf][0]} and {value[0]})")
             out[leaf] = value
+    return out
+
+
+@functools.cache
+def field_help(cls) -> dict[str, str]:
+    """Field name -> the comment after the field in ``cls``'s source (``epochs: int = 1  # passes over
+    the train split``): a config field's one description, which the ``scaling`` command's --help shows.
+
+    Read with :mod:`tokenize` (a ``#`` inside a string is no comment) rather than kept beside the
+    fields a second time, so a field's comment and its flag's help cannot drift apart.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    out, field, previous, starts_line = {}, None, None, True
+    for token in tokenize.generate_tokens(io.StringIO(textwrap.dedent(inspect.getsource(cls))).readline):
+        if token.type == tokenize.OP and token.string == ":" and previous and previous[1] in names and previous[0]:
+            field = previous[1]
+        elif token.type == tokenize.COMMENT and field:
+            out[field] = token.string.lstrip("#").strip()
+        if token.type == tokenize.NEWLINE:
+            field = None
+        previous = (starts_line, token.string) if token.type == tokenize.NAME else None
+        starts_line = token.type in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT)
+    return out
+
+
+def leaf_defaults(cls) -> dict[str, tuple[Any, str]]:
+    """Leaf name -> (its value in ``cls()``, its description: :func:`field_help` of the dataclass holding it)."""
+    out, default = {}, cls()
+    for leaf, (path, _) in leaves(cls).items():
+        holder = default
+        for name in path[:-1]:
+            holder = getattr(holder, name)
+        out[leaf] = (getattr(holder, path[-1]), field_help(type(holder)).get(path[-1], ""))
     return out
 
 

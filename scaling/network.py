@@ -33,18 +33,18 @@ class Network:
     The one way to name a network: the CLI's network flags, training configs, search candidates and
     sweep points all hold one. ``depth``, ``width``, ``resolution_scale`` are the multipliers d, w, r
     of the baseline's TF-rounded table (``resolution_scale``: of ``base_resolution`` px; its CLI flag
-    is ``--resolution``). ``variant`` picks an official preset instead (EfficientNet-B0 only; at
+    is ``--resolution-scale``). ``variant`` picks an official preset instead (EfficientNet-B0 only; at
     ``base_resolution * native / 224`` px), and then the multipliers must stay 1. ``output_stride``
     < 32 is the small-image layout (:func:`scaling.arch.with_output_stride`).
     """
 
-    baseline: str = "efficientnet-b0"
-    depth: float = 1.0
-    width: float = 1.0
-    resolution_scale: float = 1.0
-    base_resolution: int = B0_RESOLUTION
-    output_stride: int = 32
-    variant: str | None = None
+    baseline: str = "efficientnet-b0"  # efficientnet-b0, mobilenetv2 or resnet50 (scaling.arch)
+    depth: float = 1.0  # d: the multiplier of the baseline's blocks per stage
+    width: float = 1.0  # w: the multiplier of the baseline's channels
+    resolution_scale: float = 1.0  # r: the multiplier of base_resolution
+    base_resolution: int = B0_RESOLUTION  # the baseline's input size in pixels
+    output_stride: int = 32  # 32 (B0), 16 or 8: the small-image layout
+    variant: str | None = None  # a preset instead of d, w, r: b0..b7 (EfficientNet-B0 only)
 
     @classmethod
     def compound(cls, alpha: float, beta: float, gamma: float, phi: float, **kwargs) -> Network:

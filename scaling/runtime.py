@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import importlib.metadata
 import os
 import platform
 
@@ -221,6 +220,8 @@ def cpu() -> str:
 
 def versions() -> dict[str, str]:
     """Python's and every installed :data:`VERSIONED` library's version (result.json, summary.json)."""
+    import importlib.metadata  # here, not at the top: the `scaling` command's --help has no use for it
+
     out = {"python": platform.python_version()}
     for name in VERSIONED:
         try:

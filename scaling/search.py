@@ -15,24 +15,11 @@ import math
 
 from scaling import arch, config, cost, results, scaling_math, study
 from scaling.network import Candidate, Network, grid_candidates, merge_identical
+from scaling.schema import SearchConfig
 from scaling.study import Point, StudyConfig, StudyError
 
 PAPER_POINT = (1.2, 1.1, 1.15)
 DEFAULT_EXPERIMENT = "search_digits"
-
-
-@dataclasses.dataclass
-class SearchConfig(config.Lists):
-    """Step 1: ``study.train.network`` (the baseline) scaled by d = alpha, w = beta, r = gamma for every
-    (alpha, beta, gamma) of the grid with |alpha beta^2 gamma^2 - target| <= tol."""
-
-    study: StudyConfig = dataclasses.field(default_factory=lambda: StudyConfig(name="search"))
-    alpha: tuple[float, ...] = tuple(scaling_math.frange(1, 1.4, 0.05))  # as text a,b,c or start:stop:step
-    beta: tuple[float, ...] = tuple(scaling_math.frange(1, 1.4, 0.05))
-    gamma: tuple[float, ...] = tuple(scaling_math.frange(1, 1.4, 0.05))
-    target: float = 2.0  # alpha * beta^2 * gamma^2
-    tol: float = 0.1
-    match_macs: float = 0.0  # > 0: each candidate's real MACs within this fraction of target x the baseline's
 
 
 def load_config(name_or_path: str = DEFAULT_EXPERIMENT) -> SearchConfig:

@@ -31,7 +31,8 @@ from collections.abc import Callable
 
 from scaling import budgets, config, cost, results, scaling_math, search, strategies, study
 from scaling.network import merge_identical
-from scaling.study import Point, StudyConfig, StudyError
+from scaling.schema import SweepConfig
+from scaling.study import Point, StudyError
 
 #: The paper's Fig. 3 coefficients; ``width`` is also used for Fig. 4, whose widths the paper does not list.
 PAPER_VALUES = {"width": (1, 1.4, 1.8, 2.6, 3.8, 5), "depth": (1, 2, 3, 4, 6, 8),
@@ -40,23 +41,6 @@ PAPER_VALUES = {"width": (1, 1.4, 1.8, 2.6, 3.8, 5), "depth": (1, 2, 3, 4, 6, 8)
 
 class SweepError(StudyError):
     """A sweep that cannot start (unknown name, bad coefficients); one line, exit 2."""
-
-
-@dataclasses.dataclass
-class SweepConfig(config.Lists):
-    """A sweep study: which sweep, its coefficients, and the study (storage, seeds, baseline, training)."""
-
-    study: StudyConfig = dataclasses.field(default_factory=lambda: StudyConfig(name="sweep"))
-    sweep: str = "width"
-    values: tuple[float, ...] = ()  # the swept coefficient (width-baselines: the widths); () = the paper's Fig. 3
-    baselines: tuple[tuple[float, ...], ...] = ((1, 1), (1, 1.3), (2, 1), (2, 1.3))  # width-baselines: (d, r) (Fig. 4)
-    phi: tuple[float, ...] = (0, 1, 2, 3)  # compound-vs-single: the compound exponents (>= 0); as text 0:3 is 0..3
-    alpha: float = 1.2  # compound-vs-single: the compound coefficients
-    beta: float = 1.1
-    gamma: float = 1.15
-    from_study: str | None = None  # compound-vs-single: alpha, beta, gamma of this finished search
-    strategies: tuple[str, ...] = ()  # strategies: names (scaling.strategies); () = every registered one
-    costs: tuple[float, ...] = ()  # strategies: the cost multipliers s (of the baseline's MACs); () = 1, 2, 4
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,7 +49,7 @@ from jax.sharding import PartitionSpec as P
 from scaling import arch, checkpoint, config, cost, data, files, memory_estimate, recipes, runtime
 from scaling.config import ConfigError
 from scaling.models import build_model
-from scaling.network import Network
+from scaling.schema import TrainConfig
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,55 +58,6 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, step: int, loss: float):
         super().__init__(f"training diverged at step {step}: loss {loss}")
         self.step, self.loss = step, loss
-
-
-# --------------------------------------------------------------------------------------------
-# Config
-# --------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a run. ``None`` means "the recipe's value" for the recipe knobs."""
-
-    network: Network = Network()
-    # data
-    dataset: str = "digits"
-    data_dir: str | None = None
-    minival_fraction: float = 0.1
-    split_seed: int = 0
-    limit_train: int | None = None
-    limit_test: int | None = None
-    image_size: int | None = None  # natively large images: decode once at this size, keep in memory
-    # budget
-    epochs: int = 1
-    steps_per_epoch: int | None = None  # cap an epoch's length (default: the whole train split)
-    test_every_epoch: bool = False  # top-1 on the test split after every epoch (default: after the last only)
-    batch_size: int = 128
-    seed: int = 0
-    # recipe ("paper" or "proxy", scaling.recipes) and its overridable knobs
-    recipe: str = "proxy"
-    optimizer: str | None = None  # "rmsprop" | "sgd" | "adamw"
-    lr: float | None = None  # peak learning rate (per 256 images when lr_scaling is "linear")
-    lr_scaling: str | None = None  # "linear" (lr * batch / 256) or "none"
-    warmup_epochs: float | None = None
-    schedule: str | None = None  # "exponential" (paper) | "cosine"
-    decay_rate: float | None = None
-    decay_epochs: float | None = None
-    weight_decay: float | None = None
-    label_smoothing: float | None = None
-    ema_decay: float | None = None  # 0 disables the weight EMA
-    drop_connect_rate: float | None = None
-    dropout_rate: float | None = None  # None: the network's own (B0-B7: 0.2-0.5)
-    bn_momentum: float | None = None
-    zero_init_residual: bool | None = None  # every residual block starts as the identity
-    zero_init_head: bool | None = None  # the classifier starts at 0: the uniform prediction
-    activation: str | None = None  # None: the spec's own field (swish; relu6 for MobileNetV2; relu for ResNet)
-    # execution
-    dtype: str = "auto"  # "auto": bf16 on GPU/TPU, fp32 on CPU
-    depthwise_impl: str = "auto"
-    unroll: bool = False  # unroll each stage's scanned blocks: slower to compile, faster to run (long runs)
-    num_devices: int | None = None  # default: all local devices
-    compilation_cache: str | None = "default"  # a directory, "default" or None (off)
-    quiet: bool = False
 
 
 #: Fields that say how a run executes, not what it computes: a retry may land on another machine.

@@ -120,3 +120,13 @@ def test_study_step_times_each_network_of_an_experiment_file():
                           text=True, timeout=120, cwd=ROOT)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("study_step.py: no experiment file"), lines
+
+
+@pytest.mark.timeout(300)
+def test_cli_help_times_the_top_level_and_every_subcommand():
+    out = _run("cli_help.py", "--tiny", timeout=240)
+    rows = dict(re.findall(r"^(python -c pass|scaling(?: [a-z-]+)? --help)\s+([\d.]+) \([\d.]+\)$", out, re.M))
+    commands = ["models", "strategies", "grid", "train", "search", "scale-up", "sweep", "calibrate", "compare",
+                "status", "fidelity", "plot", "cam"]
+    assert list(rows) == ["python -c pass", "scaling --help", *(f"scaling {c} --help" for c in commands)], out
+    assert all(float(s) > 0 for s in rows.values()), out

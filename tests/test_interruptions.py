@@ -28,7 +28,7 @@ TRAIN = ["train", "--dataset", "digits", "--depth", "0.25", "--width", "0.5", "-
 
 
 def _search(tmp_path, name, *extra, cache=None):
-    argv = ["search", "--study", name, "--results-dir", str(tmp_path), *GRID, *BUDGET, *extra]
+    argv = ["search", "--name", name, "--results-dir", str(tmp_path), *GRID, *BUDGET, *extra]
     return argv + (["--compilation-cache", cache] if cache else [])
 
 
@@ -70,7 +70,7 @@ def test_a_results_dir_that_cannot_be_written_is_one_line_exit_2(where, tmp_path
         results_dir = tmp_path / "plain" / "results"
     else:
         results_dir = pathlib.Path("/sys/scaling-test-results")
-    argv = ["search", "--study", "nowhere", "--results-dir", str(results_dir), *GRID, *BUDGET]
+    argv = ["search", "--name", "nowhere", "--results-dir", str(results_dir), *GRID, *BUDGET]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err

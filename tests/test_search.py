@@ -44,7 +44,7 @@ TIMEOUT = 900
 
 
 def _argv(tmp_path, study, *extra, cache=None):
-    argv = ["search", "--study", study, "--results-dir", str(tmp_path), *GRID, *BUDGET, *extra]
+    argv = ["search", "--name", study, "--results-dir", str(tmp_path), *GRID, *BUDGET, *extra]
     return argv + (["--compilation-cache", cache] if cache else [])
 
 
@@ -143,7 +143,7 @@ BAD = {
     "dataset": (["--dataset", "nosuchset"], "unknown dataset"),
     "storage": (["--storage", "postgresql://scaling:Sup3rSecret@127.0.0.1:1/x"], "cannot reach storage"),
     "seeds": (["--seeds", "0"], "seeds must be >= 1"),
-    "study name": (["--study", "../up"], "study name"),
+    "study name": (["--name", "../up"], "study name"),
     "malformed file": (["--config", "BROKEN"], "SyntaxError"),
     "missing file": (["--config", "/nonexistent/exp.py"], "no experiment file"),
 }
@@ -156,7 +156,7 @@ def test_bad_input_is_one_line_exit_2_and_no_study(case, tmp_path, capsys):
     broken.write_text("from scaling.search import SearchConfig\ndef get_config(:\n    return SearchConfig()\n")
     argv = [str(broken) if a == "BROKEN" else a for a in argv]
     results_dir = tmp_path / "results"
-    assert cli.main(["search", "--results-dir", str(results_dir), "--study", "bad", *argv]) == 2
+    assert cli.main(["search", "--results-dir", str(results_dir), "--name", "bad", *argv]) == 2
     captured = capsys.readouterr()
     assert len(captured.err.strip().splitlines()) == 1 and message in captured.err, captured.err
     assert "Sup3rSecret" not in captured.err + captured.out
@@ -698,5 +698,5 @@ def test_help_states_how_flags_override_an_experiment(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["--help"])
     out = capsys.readouterr().out
-    assert e.value.code == 0 and "--study names the study (field `name`)" in out and "start:stop:step" in out
-    assert set(cli.FLAG_NAMES.values()) == {"study", "resolution"}  # the only flags named unlike their field
+    assert e.value.code == 0 and "--name my_study (the study's)" in out and "start:stop:step" in out
+    assert "--resolution-scale 1.15" in out and "never abbreviated" in out and "--print-config" in out

@@ -320,7 +320,7 @@ def test_a_sweep_and_its_rerun_compare_their_lines_slopes(tmp_path, monkeypatch,
 
 def test_compound_coefficients_from_a_finished_search(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train)
-    assert cli.main(["search", "--study", "s", "--results-dir", str(tmp_path), "--beta", "1,1.1,1.2",
+    assert cli.main(["search", "--name", "s", "--results-dir", str(tmp_path), "--beta", "1,1.1,1.2",
                      "--gamma", "1.15,1.4", "--depth", "0.25", "--width", "0.25", "--num-devices", "1"]) == 0
     best = json.loads((tmp_path / "s" / "summary.json").read_text())["best"]
     cfg = sweeps.resolve(_config("compound-vs-single", tmp_path, from_study="s"))

@@ -235,7 +235,8 @@ def test_workdir_that_is_a_file_is_one_line_exit_2(tmp_path):
 def test_a_network_that_cannot_fit_is_refused_within_seconds(tmp_path):
     """B0 at 2,048 px and batch 128 needs hundreds of GiB: refused before anything is allocated."""
     start = time.time()
-    code, err = _cli("train", "--resolution", "9.15", "--epochs", "1", "--quiet", "--workdir", str(tmp_path / "w"))
+    code, err = _cli("train", "--resolution-scale", "9.15", "--epochs", "1", "--quiet",
+                     "--workdir", str(tmp_path / "w"))
     assert code == 2 and len(err) == 1 and "needs about" in err[0] and "GiB the devices hold" in err[0], err
     assert time.time() - start < 60 and not (tmp_path / "w").exists()
 

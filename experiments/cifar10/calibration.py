@@ -12,7 +12,7 @@ the factor with the best mean test top-1 and whether factor 1 is within 1 point 
 
 On one GPU, at the sweeps' larger budget (their docstrings), before running them::
 
-    scaling calibrate --config experiments/cifar10/calibration.py --study cifar10_calibration_gpu \
+    scaling calibrate --config experiments/cifar10/calibration.py --name cifar10_calibration_gpu \
         --limit-train 50000 --epochs 30
 
 Expected wall time: measured on 2 CPU cores, see results/README.md (about 1.6 h of runs; the

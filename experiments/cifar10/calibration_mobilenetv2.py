@@ -14,7 +14,7 @@ goes into ``table3_mobilenetv2.py``.
 On one GPU, at Table 3's larger budget (its docstring), before running it::
 
     scaling calibrate --config experiments/cifar10/calibration_mobilenetv2.py \
-        --study cifar10_calibration_mobilenetv2_gpu --limit-train 50000 --epochs 30
+        --name cifar10_calibration_mobilenetv2_gpu --limit-train 50000 --epochs 30
 
 Expected wall time: measured on 2 CPU cores, see results/README.md.
 """

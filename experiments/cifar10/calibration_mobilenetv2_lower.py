@@ -14,7 +14,7 @@ r 1.3225), the same recipe, budget and 2 seeds, at the recipe's learning rate x 
 On one GPU, at Table 3's larger budget (its docstring)::
 
     scaling calibrate --config experiments/cifar10/calibration_mobilenetv2_lower.py \
-        --study cifar10_calibration_mobilenetv2_lower_gpu --limit-train 50000 --epochs 30
+        --name cifar10_calibration_mobilenetv2_lower_gpu --limit-train 50000 --epochs 30
 
 Expected wall time: measured on 2 CPU cores, see results/README.md.
 """

@@ -8,12 +8,12 @@ Proxy: ``scaling.proxies.cifar10`` (the calibrated recipe and layout; its docstr
 budget). Grid: alpha, beta, gamma in 1.0-1.4 by 0.1 with |alpha beta^2 gamma^2 - 2| <= 0.1;
 candidates that round to the same network are trained once. The paper's (1.2, 1.1, 1.15) is not on
 this grid's step; ``--gamma 1,1.1,1.15,1.2,1.3,1.4`` adds it (another definition: give it its own
-``--study``).
+``--name``).
 
 On one GPU: all 50,000 training images, 30 epochs, 3 seeds, as a study of its own (calibrate the
 step at that budget first: ``calibration.py`` with the same flags)::
 
-    scaling search --config experiments/cifar10/search.py --study cifar10_search_gpu --limit-train 50000 \
+    scaling search --config experiments/cifar10/search.py --name cifar10_search_gpu --limit-train 50000 \
         --epochs 30 --seeds 3
 
 Expected wall time: see results/RUNS.md (measured on 2 CPU cores).

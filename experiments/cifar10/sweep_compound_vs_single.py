@@ -14,7 +14,7 @@ On one GPU: all 50,000 training images, 30 epochs, 5 seeds, as a study of its ow
 the step at that budget first: ``experiments/cifar10/calibration.py`` with the same flags)::
 
     scaling sweep compound-vs-single --config experiments/cifar10/sweep_compound_vs_single.py \
-        --study cifar10_compound_vs_single_gpu --limit-train 50000 --epochs 30 --seeds 5
+        --name cifar10_compound_vs_single_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """

@@ -15,7 +15,7 @@ On one GPU, after the search on the same budget (``search.py``'s docstring), all
 images, 30 epochs, 5 seeds::
 
     scaling sweep compound-vs-single --config experiments/cifar10/sweep_compound_vs_single_searched.py \
-        --study cifar10_compound_vs_single_searched_gpu --from-study cifar10_search_gpu \
+        --name cifar10_compound_vs_single_searched_gpu --from-study cifar10_search_gpu \
         --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/RUNS.md (measured on 2 CPU cores).

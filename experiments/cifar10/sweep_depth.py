@@ -11,7 +11,7 @@ On one GPU: all 50,000 training images, 30 epochs, 5 seeds, as a study of its ow
 the step at that budget first: ``experiments/cifar10/calibration.py`` with the same flags)::
 
     scaling sweep depth --config experiments/cifar10/sweep_depth.py \
-        --study cifar10_depth_gpu --limit-train 50000 --epochs 30 --seeds 5
+        --name cifar10_depth_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 ``sweep_depth_h200.py`` is this study at a budget sized for a lent H200 (``benchmarks/gpu_study.py``).
 

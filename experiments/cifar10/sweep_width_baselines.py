@@ -12,7 +12,7 @@ On one GPU: all 50,000 training images, 30 epochs, 5 seeds, as a study of its ow
 the step at that budget first: ``experiments/cifar10/calibration.py`` with the same flags)::
 
     scaling sweep width-baselines --config experiments/cifar10/sweep_width_baselines.py \
-        --study cifar10_width_baselines_gpu --limit-train 50000 --epochs 30 --seeds 5
+        --name cifar10_width_baselines_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """

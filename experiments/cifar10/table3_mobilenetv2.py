@@ -19,7 +19,7 @@ the step at that budget first: ``experiments/cifar10/calibration_mobilenetv2.py`
 flags, then set ``lr`` here)::
 
     scaling sweep compound-vs-single --config experiments/cifar10/table3_mobilenetv2.py \
-        --study cifar10_table3_mobilenetv2_gpu --limit-train 50000 --epochs 30 --seeds 5
+        --name cifar10_table3_mobilenetv2_gpu --limit-train 50000 --epochs 30 --seeds 5
 
 Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """

@@ -11,7 +11,7 @@ baseline and larger for the higher-resolution networks, so every CAM has at leas
 from the repository root. A CAM shows where one trained network looks, so one seed per network;
 the accuracy comparison at equal MACs with seeds and intervals is Fig. 8 on CIFAR-10
 (``experiments/cifar10/sweep_compound_vs_single.py``). With a GPU, add ``--seeds 3 --phi 0:3``
-under a new ``--study`` for Fig. 8 on Imagenette as well.
+under a new ``--name`` for Fig. 8 on Imagenette as well.
 
 Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """

@@ -11,7 +11,7 @@ run from the repository root.
 On one GPU: 30 epochs and 5 seeds, as a study of its own::
 
     scaling sweep resolution --config experiments/imagenette/sweep_resolution.py \
-        --study imagenette_resolution_gpu --epochs 30 --seeds 5
+        --name imagenette_resolution_gpu --epochs 30 --seeds 5
 
 Expected wall time: see results/RUNS.md (measured on 2 CPU cores).
 """

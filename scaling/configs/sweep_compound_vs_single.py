@@ -8,7 +8,7 @@ scaling at equal MACs, phi = 0..3.
     scaling cam --studies sweep_compound_vs_single --images 4     # Fig. 7 at phi = 3 (the largest compound)
 
 Wall time: benchmarks/RESULTS.md, "Packaged experiments: wall times".
-``--base-resolution 32 --study sweep_compound_vs_single_32`` trains about a quarter of the MACs (and
+``--base-resolution 32 --name sweep_compound_vs_single_32`` trains about a quarter of the MACs (and
 its CAMs are coarser).
 
 For every phi the compound network is (alpha^phi, beta^phi, gamma^phi); the width-, depth- and

@@ -2,7 +2,7 @@
 
     scaling sweep depth                               # this file is the default for the name
     scaling sweep depth --dry-run                     # the networks, their MACs and MAC ratios
-    scaling sweep depth --seeds 3 --study sweep_depth_s3   # error bars (another definition: its own study)
+    scaling sweep depth --seeds 3 --name sweep_depth_s3   # error bars (another definition: its own study)
     scaling sweep depth --baseline resnet50           # Table 3: study sweep_depth-resnet50
     scaling plot sweep_depth                          # redraw the figure from the table
 

@@ -2,7 +2,7 @@
 
     scaling sweep resolution                               # this file is the default for the name
     scaling sweep resolution --dry-run                     # the networks, their MACs and MAC ratios
-    scaling sweep resolution --seeds 3 --study sweep_resolution_s3   # error bars (another definition: its own study)
+    scaling sweep resolution --seeds 3 --name sweep_resolution_s3   # error bars (another definition: its own study)
     scaling sweep resolution --baseline resnet50           # Table 3: study sweep_resolution-resnet50
     scaling plot sweep_resolution                          # redraw the figure from the table
 

@@ -5,7 +5,7 @@ baseline's MACs, each network matched on its real (rounded) MACs.
     scaling strategies                                  # the registered strategies
     scaling sweep strategies --dry-run                  # the matched networks and their real MAC ratios
     scaling sweep strategies
-    scaling sweep strategies --strategies compound,dwr --costs 1,2 --study sweep_strategies_two
+    scaling sweep strategies --strategies compound,dwr --costs 1,2 --name sweep_strategies_two
     scaling plot sweep_strategies
 
 Every strategy starts from the baseline (s = 1), trained once: 1 + 5 x 2 = 11 networks. Baseline: B0

@@ -2,7 +2,7 @@
 
     scaling sweep width                               # this file is the default for the name
     scaling sweep width --dry-run                     # the networks, their MACs and MAC ratios
-    scaling sweep width --seeds 3 --study sweep_width_s3   # error bars (another definition: its own study)
+    scaling sweep width --seeds 3 --name sweep_width_s3   # error bars (another definition: its own study)
     scaling sweep width --baseline resnet50           # Table 3: study sweep_width-resnet50
     scaling plot sweep_width                          # redraw the figure from the table
 

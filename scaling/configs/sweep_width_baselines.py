@@ -2,7 +2,7 @@
 
     scaling sweep width-baselines                     # 24 networks: the Fig. 3 widths on each baseline
     scaling sweep width-baselines --dry-run
-    scaling sweep width-baselines --values 1,1.8,3.8 --study sweep_width_baselines_3   # 12 networks
+    scaling sweep width-baselines --values 1,1.8,3.8 --name sweep_width_baselines_3   # 12 networks
     scaling plot sweep_width_baselines
 
 Wall time: benchmarks/RESULTS.md, "Packaged experiments: wall times".

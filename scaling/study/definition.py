@@ -1,42 +1,19 @@
-"""What a study is: its config, its points, and the definition a rerun under the same name must match."""
+"""What a study is: its points, and the definition a rerun under the same name must match (its config,
+:class:`~scaling.schema.StudyConfig`, is re-exported here)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 
 from scaling import config, train
 from scaling.config import ConfigError, upgrade
 from scaling.network import Network
+from scaling.schema import StudyConfig
 
 
 class StudyError(ConfigError):
     """A study that cannot start (bad storage, study name, definition); one line, exit 2."""
-
-
-@dataclasses.dataclass
-class StudyConfig(config.Lists):
-    """Where a study lives, how its runs are shared, and the training config every run starts from.
-
-    ``train.network`` is the study's baseline; each point scales it.
-    """
-
-    name: str = "study"
-    results_dir: str = "results"
-    storage: str | None = None  # None: a journal file in results/<name>/; or an RDB URL (postgresql://...)
-    seeds: int = 1
-    max_retries: int = 2  # retries of a point whose worker died or raised
-    heartbeat: float = 10.0  # seconds between heartbeats of a running trial
-    grace: float = 120.0  # a heartbeat older than this marks the trial's worker as lost
-    reuse: bool = True  # copy a finished run of the same config from another study in results_dir
-    retry_failed: bool = False  # queue again the points that failed (diverged, out of memory, retries used up)
-    budgets: tuple[str, ...] = ()  # each point at each budget: "2" x the epochs, "1@all" all images (scaling.budgets)
-    train: train.TrainConfig = dataclasses.field(default_factory=train.TrainConfig)
-
-    @property
-    def dir(self) -> pathlib.Path:
-        return pathlib.Path(self.results_dir) / self.name
 
 
 #: StudyConfig fields that say how a study runs, not what it computes: they may differ between

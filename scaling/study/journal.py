@@ -33,7 +33,7 @@ def repair(path: pathlib.Path, lock=None) -> None:
                     tail, complete = line, complete[:-1]
                     break
                 raise StudyError(f"{path}: line {number} of {len(complete)} is not a journal record; "
-                                 "restore the file from a backup or start a new --study")
+                                 "restore the file from a backup or start a new --name")
         if not tail.strip():
             return
         backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")

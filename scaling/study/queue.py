@@ -95,7 +95,7 @@ class Study:
                          else f"rm -r {storage.journal_path(config)} {config.dir / 'trials'}")
                 raise StudyError(f"study {config.name!r} exists with another definition (differs in "
                                  f"{', '.join(k.removeprefix('config.') for k in differs(theirs, mine))}); "
-                                 f"rerun with its own settings, choose another --study, or start it over ({fresh})")
+                                 f"rerun with its own settings, choose another --name, or start it over ({fresh})")
         self = cls(config, kind, study, store, points, session)
         if config.retry_failed:
             self._retry_failed()
