@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "unset takes its recipe's value (scaling/recipes.py).")
     p.add_argument("--workdir", help="run directory (default runs/<network>-<dataset>-s<seed>)")
     p.add_argument("--tensorboard", metavar="DIR", help="write each epoch's scalars (loss, top-1, lr, img/s) "
-                                                        "to DIR for TensorBoard")
+                                                        "to DIR for TensorBoard (default: none)")
     _add_print_config(p)
     _add_fields(p, TrainConfig)
     _add_compound_flags(p)
@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the score compared")
     p.add_argument("--at-macs", type=float, default=None,
                    help="compare sweep lines at this many MACs (Fig. 4), each seed's own line of each fitted in "
-                   "log MACs and paired by seed (and, for one pair, each line fitted on all its runs)")
+                   "log MACs and paired by seed (and, for one pair, each line fitted on all its runs) (default: unset)")
     p.add_argument("--rerun", metavar="DIR", default=None,
                    help="every candidate against the same one in DIR's rerun of the study (and a search's "
                    "winner in each draw and over both); with two candidates (or lines): their difference over "
