@@ -1,4 +1,5 @@
-"""The notebooks are stored with their outputs (notebooks/execute.py), free of stderr and timing metadata; `make test` executes them (pytest --nbmake, SCALING_SMOKE=1)."""
+"""The notebooks are stored with their outputs (notebooks/execute.py), free of stderr and timing
+metadata; `make test` executes them (pytest --nbmake, SCALING_SMOKE=1)."""
 
 import nbformat
 import pytest
