@@ -18,7 +18,7 @@ seed shifts every point alike. Simulated coverage of a known maximum by the nomi
 (the 15-point grid 1-1.4 by 0.1, 200 data sets each, ``tests/test_surface.py``'s surface): residuals,
 0.93-0.95 per coefficient at 2, 3 and 5 seeds, but 0.72-0.92 at 5 seeds where each seed also tilts
 the surface (its own linear term); seeds, 0.82-0.88 at 5 seeds, 0.84-0.91 with the tilt, 0.90-0.91 at
-10 and 0.92-0.95 at 20. numpy only.
+10 and 0.92-0.95 at 20. numpy and scipy (the grid's hull) only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy import spatial
 
 #: Fewest seeds for the block bootstrap; with fewer, residuals are resampled within each seed.
 MIN_BLOCK_SEEDS = 5
@@ -278,25 +279,11 @@ def _percentile(values: np.ndarray, unbounded: int, confidence: float) -> tuple[
     return (float(low), float(high)) if np.isfinite([low, high]).all() else None
 
 
-# A 2-D hull by Andrew's monotone chain: a dozen lines, where scipy.spatial would add Qhull's
-# error handling for the degenerate grids ``fit`` already refuses.
 def _hull(points: np.ndarray) -> np.ndarray:
-    """The convex hull's vertices of 2-D ``points``, counter-clockwise."""
-    pts = sorted(map(tuple, points))
-
-    def chain(seq):
-        out: list = []
-        for p in seq:
-            while len(out) >= 2 and _cross(out[-2], out[-1], p) <= 1e-15:
-                out.pop()
-            out.append(p)
-        return out[:-1]
-
-    return np.array(chain(pts) + chain(pts[::-1]))
-
-
-def _cross(o, a, b) -> float:
-    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+    """The convex hull's vertices of 2-D ``points``, counter-clockwise (Qhull's order in 2-D) from the
+    lowest (x, then y)."""
+    vertices = points[spatial.ConvexHull(points).vertices]
+    return np.roll(vertices, -np.lexsort(vertices.T[::-1])[0], axis=0)
 
 
 def _inside(hull: np.ndarray, points: np.ndarray, tol: float = 1e-9) -> np.ndarray:
