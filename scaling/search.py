@@ -43,40 +43,47 @@ WIDTH_STEPS = sorted((j / 100 for j in range(-20, 21)), key=abs)
 
 def match_cost(cfg: SearchConfig, cands: list[Candidate], num_classes: int) -> list[Candidate]:
     """Each candidate with its resolution (and, where that cannot, its width) changed so that its real
-    MACs are within ``cfg.match_macs`` of ``cfg.target`` x the baseline's, the nearest to it.
+    MACs are within ``cfg.match_macs`` of ``cfg.target`` x the baseline's (:func:`match_network`).
 
     Depth and width rounding leave the grid's candidates at unequal cost (1.41-2.11x the baseline on the
-    CIFAR-10 proxy, where accuracy tracks cost), so a ranking of them ranks cost as much as shape. The
-    resolution is searched pixel by pixel from the baseline's up to twice the candidate's own; only where
-    no resolution reaches the band at the candidate's beta is beta changed, by the fewest 1% steps (up to
-    20%, never below 1). A candidate no change brings into the band keeps its closest network and says so
-    (``cost_matched`` False). Candidates that become one network are merged again (the first names it).
+    CIFAR-10 proxy, where accuracy tracks cost), so a ranking of them ranks cost as much as shape.
+    Candidates that become one network are merged again (the first names it).
     """
     base = cfg.study.train.network
     target = cost.count(base.spec(), num_classes).macs * cfg.target
-    px0 = base.spec().resolution
-
-    def macs(alpha, width, px):
-        return cost.count(base.scaled(alpha, width, px / px0).spec(), num_classes).macs
-
     out = []
     for c in cands:
-        tried = []
-        for step in WIDTH_STEPS:
-            width = round(c.beta * (1 + step), 6)
-            if width < 1:
-                continue
-            for px in range(px0, 2 * round(px0 * c.gamma) + 1):
-                tried.append((abs(math.log(macs(c.alpha, width, px) / target)), abs(step), width, px))
-            within = [t for t in tried if t[0] <= math.log1p(cfg.match_macs)]
-            if within:
-                break
-        gap, _, width, px = min(within or tried)
-        network = base.scaled(c.alpha, width, px / px0)
-        out.append(dataclasses.replace(c, network=network, spec=network.spec(),
-                                       matched=(width, px / px0, bool(within))))
+        width, resolution, ok = match_network(base, (c.alpha, c.beta, c.gamma), target, cfg.match_macs, num_classes)
+        network = base.scaled(c.alpha, width, resolution)
+        out.append(dataclasses.replace(c, network=network, spec=network.spec(), matched=(width, resolution, ok)))
     merged = merge_identical(out, lambda c: c.spec)
     return [dataclasses.replace(first, merged=tuple(m for c in group for m in c.merged)) for first, _, group in merged]
+
+
+def match_network(base: Network, dwr: tuple[float, float, float], target: int, tol: float,
+                  num_classes: int) -> tuple[float, float, bool]:
+    """(w, r, within): the width and resolution multipliers that bring ``base.scaled(*dwr)``'s real MACs
+    nearest ``target``, and whether they are within ``tol`` of it.
+
+    The resolution is searched pixel by pixel from the baseline's up to twice the network's own; only
+    where no resolution reaches the band at its width is the width changed, by the fewest 1% steps (up
+    to 20%, never below 1). A network no change brings into the band keeps its closest (``within`` False).
+    """
+    d, w, r = dwr
+    px0 = base.spec().resolution
+    tried = []
+    for step in WIDTH_STEPS:
+        width = round(w * (1 + step), 6) if step else w  # w itself can sit a hair below a rounding step
+        if width < 1:
+            continue
+        for px in range(px0, 2 * round(px0 * r) + 1):
+            gap = abs(math.log(cost.count(base.scaled(d, width, px / px0).spec(), num_classes).macs / target))
+            tried.append((gap, abs(step), width, px))
+        within = [t for t in tried if t[0] <= math.log1p(tol)]
+        if within:
+            break
+    _, _, width, px = min(within or tried)
+    return width, px / px0, bool(within)
 
 
 def candidate_table(cfg: SearchConfig, cands: list[Candidate], num_classes: int) -> list[dict]:

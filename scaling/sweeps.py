@@ -245,14 +245,31 @@ def strategies_at_equal_cost(cfg: SweepConfig, num_classes: int) -> list[Member]
     names = list(cfg.strategies) or list(strategies.STRATEGIES)
     for name in names:
         strategies.get(name)
+    if cfg.match_macs < 0:
+        raise SweepError(f"match_macs must be >= 0 (0: off; 0.03: within 3%), got {cfg.match_macs}")
     out = []
     for name in names:
         rule = strategies.get(name)
         params = _strategy_params(cfg, name)
         for s in _costs(cfg):
-            t, _ = match_strategy(cfg, name, s, num_classes)
-            out.append(Member(name, s, f"s={s:g}", rule(t, **params)))
+            t, real = match_strategy(cfg, name, s, num_classes)
+            dwr = rule(t, **params)
+            if cfg.match_macs and abs(math.log(real / s)) > math.log1p(cfg.match_macs):
+                dwr = _match_cost(cfg, dwr, s, num_classes)
+            out.append(Member(name, s, f"s={s:g}", dwr))
     return out
+
+
+def _match_cost(cfg: SweepConfig, dwr: tuple[float, float, float], s: float,
+                num_classes: int) -> tuple[float, float, float]:
+    """``dwr`` with its resolution (or, where that cannot, its width) moved so that its real MACs are within
+    ``cfg.match_macs`` of ``s`` x the baseline's (:func:`scaling.search.match_network`). Depth and width
+    round to whole blocks and channels, so a strategy's path can jump over s (the CIFAR-10 proxy's
+    compound s = 2 lands at 2.11x)."""
+    base = cfg.study.train.network
+    width, resolution, _ = search.match_network(base, dwr, s * _macs(cfg, (1.0, 1.0, 1.0), num_classes),
+                                                cfg.match_macs, num_classes)
+    return dwr[0], width, resolution
 
 
 def points(cfg: SweepConfig, num_classes: int) -> list[Point]:

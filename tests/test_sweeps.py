@@ -171,6 +171,34 @@ def test_strategies_are_matched_on_real_macs_and_share_the_baseline():
         sweeps.members(config.override(cfg, costs="0.5,2"), 10)
 
 
+def test_match_macs_brings_every_strategy_within_3_percent_and_moves_only_those_outside():
+    cfg = sweeps.load_config("strategies", str(ROOT / "experiments/cifar10/sweep_strategies.py"))
+    assert cfg.match_macs == 0.03
+    baseline = cfg.study.train.network
+    base = cost.count(baseline.spec(), 10).macs
+    unmatched = {(m.line, m.coefficient): m.dwr for m in sweeps.members(config.override(cfg, match_macs=0.0), 10)}
+    members = sweeps.members(cfg, 10)
+    assert len(members) == 15
+    moved, missed = [], []
+    for m in members:
+        ratio = cost.count(baseline.scaled(*m.dwr).spec(), 10).macs / base
+        old = unmatched[m.line, m.coefficient]
+        old_ratio = cost.count(baseline.scaled(*old).spec(), 10).macs / base
+        if abs(np.log(old_ratio / m.coefficient)) <= np.log(1.03):
+            assert m.dwr == old  # already in the band: untouched
+        elif m.dwr != old:
+            moved.append((m.line, m.coefficient))
+            assert m.dwr[0] == old[0]  # depth is kept; pixels (then width) move
+        if abs(np.log(ratio / m.coefficient)) > np.log(1.03):
+            missed.append((m.line, m.coefficient, round(ratio, 3)))
+            assert abs(np.log(ratio / m.coefficient)) <= abs(np.log(old_ratio / m.coefficient))
+    assert moved == [("compound", 2), ("dwr", 2), ("depth", 4)]  # from 2.11x, 2.07x and 3.83x
+    # width alone jumps from 1.935x to 2.107x (channels round to 8) and a 33rd pixel adds 47%: kept closest
+    assert missed == [("width", 2, 1.935)]
+    with pytest.raises(StudyError, match="match_macs must be >= 0"):
+        sweeps.members(config.override(cfg, match_macs=-0.1), 10)
+
+
 def test_a_new_baseline_is_a_study_of_its_own():
     cfg = sweeps.with_baseline(sweeps.load_config("depth"), "resnet50")
     assert cfg.study.name == "sweep_depth-resnet50"
