@@ -33,37 +33,36 @@ def _figure(figsize) -> Figure:
 
 
 def search_space(df: pd.DataFrame, target: float = 2.0) -> Figure:
-    """Step 1: the candidates in (alpha, beta, gamma) space coloured by mean minival top-1 (left), and on
-    the constraint surface alpha beta^2 gamma^2 = ``target`` (right) with the response surface fitted to
-    every run (``results.response_surface``): its contours inside the grid, its maximum and the
-    bootstrap resamples' maxima, or what its stationary point is instead."""
+    """Step 1: the candidates on the constraint surface alpha beta^2 gamma^2 = ``target`` (axes alpha and
+    beta; gamma implied, dotted lines of equal gamma), coloured by mean minival top-1, with the response
+    surface fitted to every run (``results.response_surface``): its contours inside the grid, its maximum
+    and the bootstrap resamples' maxima, or what its stationary point is instead.
+
+    One flat panel: a 3-D view's projection runs through BLAS, whose last bit follows the CPU, so its
+    file would differ from machine to machine."""
     done = results.candidate_stats(df)
-    fig = _figure((13.2, 5.2))
-    ax = fig.add_subplot(1, 2, 1, projection="3d")
-    plane = fig.add_subplot(1, 2, 2)
+    fig = _figure((7.6, 5.6))
+    ax = fig.add_subplot()
     optimum = results.response_surface(df, target)
-    if not done.empty:
-        norm = matplotlib.colors.Normalize(100 * done["score"].min(), 100 * done["score"].max())
-        points = ax.scatter(done["alpha"], done["beta"], done["gamma"], c=100 * done["score"], cmap="viridis",
-                            norm=norm, s=60, depthshade=False)
-        fig.colorbar(points, ax=ax, shrink=0.7, pad=0.1, label="minival top-1 (%)")
-        best = done.iloc[0]
-        ax.scatter([best["alpha"]], [best["beta"]], [best["gamma"]], marker="*", s=300, facecolors="none",
-                   edgecolors="red", label=f"best {best['candidate']}")
-        _constraint_plane(plane, done, optimum, norm)
+    if done.empty:
+        ax.set_title("compound-scaling candidates: none finished")
+        return fig
+    norm = matplotlib.colors.Normalize(100 * done["score"].min(), 100 * done["score"].max())
+    _constraint_plane(ax, done, optimum, norm)
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, pad=0.1,
+                 label="minival top-1 (%), seed mean")
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     failed = _failed_candidates(df, done)
     if not failed.empty:
-        ax.scatter(failed["alpha"], failed["beta"], failed["gamma"], marker="x", c="grey", s=50, label="failed")
-    ax.scatter([1.2], [1.1], [1.15], marker="o", s=120, facecolors="none", edgecolors="black",
-               label="paper (1.2, 1.1, 1.15)")
-    if optimum.status == "maximum":
-        ax.scatter([optimum.alpha], [optimum.beta], [optimum.gamma], marker="D", s=70, color="red",
-                   label="response-surface maximum")
-    ax.set_xlabel("alpha (depth)")
-    ax.set_ylabel("beta (width)")
-    ax.set_zlabel("gamma (resolution)")
-    ax.set_title("compound-scaling candidates at phi = 1")
-    ax.legend(loc="upper left", fontsize="small")
+        at = np.exp(surface.project(failed["alpha"], failed["beta"], failed["gamma"], optimum.target))
+        ax.scatter(at[:, 0], at[:, 1], marker="x", c="grey", s=50, zorder=3, label="failed")
+    paper = np.exp(surface.project([1.2], [1.1], [1.15], optimum.target))[0]
+    if x0 <= paper[0] <= x1 and y0 <= paper[1] <= y1:
+        ax.scatter(*paper, marker="o", s=120, facecolors="none", edgecolors="black", zorder=3,
+                   label="paper (1.2, 1.1, 1.15)")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.legend(loc="best", fontsize="x-small")
     return fig
 
 
@@ -97,16 +96,17 @@ def _constraint_plane(ax, done: pd.DataFrame, optimum, norm) -> None:
                              linewidth=0.8, label="searched range (hull)"))
         inside = Path(optimum.hull[:, :2]).contains_points(np.column_stack([alpha.ravel(), beta.ravel()]),
                                                             radius=1e-9).reshape(alpha.shape)
-        fitted = ax.contour(alpha, beta, np.where(inside, 100 * optimum.surface(alpha, beta), np.nan), levels=8,
-                            colors="C0", linewidths=0.8)
+        field = np.where(inside, _settled(100 * optimum.surface(alpha, beta)), np.nan)
+        fitted = ax.contour(alpha, beta, field, levels=8, colors="C0", linewidths=0.8)
         ax.clabel(fitted, fmt=lambda v: f"{v:.1f}", fontsize="x-small")
         ax.plot([], [], color="C0", linewidth=0.8, label="fitted minival top-1 (%)")
     ax.scatter(where[:, 0], where[:, 1], c=100 * done["score"], cmap="viridis", norm=norm, s=60, zorder=3,
                label="candidates (seed mean)")
     ax.scatter(where[:1, 0], where[:1, 1], marker="*", s=300, facecolors="none", edgecolors="red", zorder=3,
-               label="best (seed mean)")
+               label=f"best {done['candidate'].iloc[0]} (seed mean)")
     if len(optimum.cloud):
-        ax.scatter(optimum.cloud[:, 0], optimum.cloud[:, 1], s=6, color="red", alpha=0.3, linewidths=0, zorder=2,
+        cloud = _settled(optimum.cloud)
+        ax.scatter(cloud[:, 0], cloud[:, 1], s=6, color="red", alpha=0.3, linewidths=0, zorder=2,
                    label=f"bootstrap maxima ({len(optimum.cloud)} of {optimum.resamples} resamples)")
     if optimum.status == "maximum":
         ax.scatter([optimum.alpha], [optimum.beta], marker="D", s=70, color="red", edgecolors="white", zorder=4,
@@ -121,12 +121,17 @@ def _constraint_plane(ax, done: pd.DataFrame, optimum, norm) -> None:
     ax.set_ylabel("beta (width)")
     verdict = {"maximum": "its maximum inside the grid", "not fitted": "not fitted"}.get(
         optimum.status, f"no optimum inside the grid ({optimum.status})")
-    ax.set_title(f"on alpha·beta²·gamma² = {optimum.target:g}: response surface, {verdict}", fontsize="medium",
-                 wrap=True)
+    ax.set_title(f"candidates at phi = 1 on alpha·beta²·gamma² = {optimum.target:g}\nresponse surface: {verdict}",
+                 fontsize="medium")
     if optimum.status == "not fitted":
         ax.text(0.5, 0.04, textwrap.fill(optimum.words, 60), transform=ax.transAxes, ha="center", fontsize="x-small")
-    ax.legend(loc="best", fontsize="x-small")
     ax.grid(alpha=0.2)
+
+
+def _settled(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to 9 decimals: least-squares fits run through BLAS, whose last bit follows the
+    CPU (AVX2 and AVX-512 kernels differ), and the PDF writes 10 digits; rounded, one figure is one file."""
+    return np.round(values, 9)
 
 
 def ranking(df: pd.DataFrame) -> Figure:

@@ -102,7 +102,10 @@ def project(alpha, beta, gamma, target: float = 2.0) -> np.ndarray:
     """(log alpha, log beta) of the point of alpha beta^2 gamma^2 = ``target`` nearest each
     (alpha, beta, gamma) in logs: the orthogonal projection onto that plane, one row per point."""
     u = np.log(np.stack([np.asarray(v, dtype=float).ravel() for v in (alpha, beta, gamma)], -1))
-    u = u - ((u @ NORMAL - math.log(target)) / (NORMAL @ NORMAL))[:, None] * NORMAL
+    # term by term, not u @ NORMAL: BLAS sums in an order that follows the CPU (AVX2 and AVX-512 differ in
+    # the last bit), and a figure drawn from these points must be the same file on every machine
+    along = sum(u[:, i] * NORMAL[i] for i in range(3)) - math.log(target)
+    u = u - (along / float(sum(n * n for n in NORMAL)))[:, None] * NORMAL
     return u[:, :2]
 
 

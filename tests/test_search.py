@@ -376,8 +376,10 @@ def test_figures_from_a_table_without_training():
                        "beta": [1.1, 1.1, 1.2, 1.0, 1.0], "gamma": [1.15, 1.15, 1.15, 1.2, 1.4],
                        "phi": [1.0] * 5, "macs": [2e6, 2e6, 2.1e6, 2.2e6, None],
                        "fail_kind": [None] * 4 + ["diverged"]})
-    for fig in (plots.search_space(df), plots.accuracy_vs_macs(df)):
-        assert fig.axes
+    plane = plots.search_space(df).axes[0]
+    labels = [c.get_label() for c in plane.collections]
+    assert "failed" in labels and "paper (1.2, 1.1, 1.15)" in labels and "best a (seed mean)" in labels
+    assert plots.accuracy_vs_macs(df).axes
     stats = results.candidate_stats(df)
     assert list(stats["candidate"]) == ["a", "c", "b"] and stats.loc[0, "seeds"] == 2
 

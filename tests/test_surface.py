@@ -130,13 +130,14 @@ def test_a_search_summary_stores_and_prints_the_optimum_after_the_winner():
 
 
 def test_the_search_space_figure_draws_the_maximum_and_its_bootstrap_cloud():
-    plane = plots.search_space(_table()).axes[1]  # 3-D, the constraint plane, the colour bar
+    plane = plots.search_space(_table()).axes[0]  # the constraint plane, then the colour bar
     labels = [c.get_label() for c in plane.collections]
     o = surface.fit(*_runs())
     assert f"maximum ({o.alpha:.3g}, {o.beta:.3g}, {o.gamma:.3g})" in labels
     assert "bootstrap maxima (1000 of 1000 resamples)" in labels
-    assert plane.get_title() == "on alpha·beta²·gamma² = 2: response surface, its maximum inside the grid"
-    saddle = plots.search_space(_table(truth=(0.92, 1.08))).axes[1]
+    assert plane.get_title() == ("candidates at phi = 1 on alpha·beta²·gamma² = 2\n"
+                                 "response surface: its maximum inside the grid")
+    saddle = plots.search_space(_table(truth=(0.92, 1.08))).axes[0]
     assert saddle.get_title().endswith("no optimum inside the grid (maximum outside the grid)")
 
 
