@@ -25,5 +25,5 @@ from scaling.study import StudyConfig
 def get_config() -> SearchConfig:
     network = Network(depth=0.5, width=0.5, base_resolution=32, output_stride=16)
     train = proxies.cifar10(network=network, limit_train=None, epochs=15, batch_size=128)
-    return SearchConfig(study=StudyConfig(name="search_cifar10", seeds=2, train=train),
+    return SearchConfig(study=StudyConfig(name="search_cifar10", results_dir="results", seeds=2, train=train),
                         alpha="1:1.4:0.05", beta="1:1.4:0.05", gamma="1:1.4:0.05")

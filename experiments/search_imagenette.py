@@ -26,5 +26,5 @@ from scaling.train import TrainConfig
 def get_config() -> SearchConfig:
     train = TrainConfig(network=Network(base_resolution=128), dataset=proxies.IMAGENETTE, image_size=160,
                         epochs=30, batch_size=128, recipe="proxy")
-    return SearchConfig(study=StudyConfig(name="search_imagenette", train=train),
+    return SearchConfig(study=StudyConfig(name="search_imagenette", results_dir="results", train=train),
                         alpha="1:1.4:0.1", beta="1:1.3:0.1", gamma="1,1.1,1.15,1.2,1.3")

@@ -78,14 +78,14 @@ def class_activation_maps(model, images) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 # Which runs
 # --------------------------------------------------------------------------------------------
-def finished_runs(results_dir: str | os.PathLike, studies: list[str]) -> pd.DataFrame:
+def finished_runs(results_dir: str | os.PathLike | None, studies: list[str]) -> pd.DataFrame:
     """Completed runs of ``studies``: study, candidate, seed, (d, w, r) multipliers of the study's
     baseline (a sweep's own, a search's alpha^phi, beta^phi, gamma^phi), macs, test_top1, workdir."""
     known = results.studies(results_dir)
     frames = []
     for study in studies:
         if study not in known:
-            raise CamError(f"no study {study!r} in {results_dir} (no trials.parquet)")
+            raise CamError(f"no study {study!r} in {results.where(results_dir)} (no trials.parquet)")
         df, _ = results.load(known[study])
         done = df[df["state"] == "COMPLETE"]
         if "d" in done:  # a sweep: the multipliers themselves
@@ -99,7 +99,7 @@ def finished_runs(results_dir: str | os.PathLike, studies: list[str]) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
-def missing_checkpoints(results_dir: str | os.PathLike, studies: list[str]) -> list[dict]:
+def missing_checkpoints(results_dir: str | os.PathLike | None, studies: list[str]) -> list[dict]:
     """Each of ``studies`` whose finished runs lack their checkpoint: ``study``, ``runs`` (how many),
     ``seconds`` (their wall time, as its trials table measured it), ``command`` (the ``scaling``
     arguments of the study command that trains them again, or None) and ``why`` (why there is none)."""
@@ -135,7 +135,7 @@ def _quoted(arg: str) -> str:
 EXPERIMENTS = pathlib.Path("experiments")
 
 
-def _study_command(summary: dict, results_dir: str | os.PathLike) -> tuple[list[str] | None, str]:
+def _study_command(summary: dict, results_dir: str | os.PathLike | None) -> tuple[list[str] | None, str]:
     """(the ``scaling`` arguments that run the study of ``summary`` from its experiment file, "") or
     (None, why not): a sweep or search defined by a file under :data:`EXPERIMENTS` or a packaged one."""
     from scaling.search import SearchConfig
@@ -155,8 +155,8 @@ def _study_command(summary: dict, results_dir: str | os.PathLike) -> tuple[list[
             continue
         if cfg.study.name != study or (kind == "search") != isinstance(cfg, SearchConfig):
             continue
-        where = [] if pathlib.Path(results_dir) == pathlib.Path(cfg.study.results_dir) else \
-            ["--results-dir", str(results_dir)]
+        root = results.study_root(study, results_dir)
+        where = [] if pathlib.Path(root) == pathlib.Path(cfg.study.results_dir) else ["--results-dir", root]
         head = ["search"] if kind == "search" else ["sweep", kind.removeprefix("sweep:")]
         return [*head, "--config", name, *where], ""
     return None, f"no experiment file under {EXPERIMENTS}/ defines study {study!r}"
@@ -243,5 +243,5 @@ def cam_grid(results_dir: str | os.PathLike, studies: list[str], images: int = 4
     return figure(picked, images), picked
 
 
-def default_path(results_dir: str | os.PathLike, studies: list[str]) -> pathlib.Path:
-    return pathlib.Path(results_dir) / studies[0] / "cams"
+def default_path(results_dir: str | os.PathLike | None, studies: list[str]) -> pathlib.Path:
+    return results.studies(results_dir)[studies[0]] / "cams"

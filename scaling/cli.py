@@ -307,7 +307,7 @@ def cmd_scale_up(args: argparse.Namespace) -> int:
     if args.from_study:
         if any(c is not None for c in coefficients):
             raise UsageError("give either --alpha/--beta/--gamma or --from-study, not both")
-        cfg, coefficients = search.from_study(args.from_study, args.results_dir or "results", args.storage)
+        cfg, coefficients = search.from_study(args.from_study, args.results_dir, args.storage)
     elif any(c is None for c in coefficients):
         raise UsageError("scale-up needs --alpha, --beta and --gamma, or --from-study NAME")
     else:
@@ -369,7 +369,7 @@ def _load_study(args: argparse.Namespace):
 
     known = results.studies(args.results_dir)
     if args.study not in known:
-        raise UsageError(f"no study {args.study!r} with a trials table in {args.results_dir}")
+        raise UsageError(f"no study {args.study!r} with a trials table in {results.where(args.results_dir)}")
     df, summary = results.load(known[args.study])
     _note_incomplete(summary)
     return df, summary
@@ -413,10 +413,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from scaling import study
+    from scaling import results, study
 
-    st = study.queue.status(study.load(study.StudyConfig(name=args.study, results_dir=args.results_dir,
-                                                           storage=args.storage)))
+    where = study.StudyConfig(name=args.study, results_dir=results.study_root(args.study, args.results_dir),
+                              storage=args.storage)
+    st = study.queue.status(study.load(where))
     eta = "unknown until a run finishes" if math.isnan(st["eta_seconds"]) else f"{st['eta_seconds'] / 60:.0f} min"
     mean = "" if math.isnan(st["mean_run_seconds"]) else f"; {st['mean_run_seconds']:.0f} s a finished run"
     print(f"{args.study}: {st['done']} of {st['points']} runs done, {st['running']} running, {st['failed']} failed, "
@@ -447,16 +448,17 @@ def cmd_plot(args: argparse.Namespace) -> None:
     names = list(known) if args.studies == ["all"] else args.studies
     missing = [name for name in names if name not in known] or ([] if names else ["all"])
     if missing:
-        raise UsageError(f"no study {missing[0]!r} with a trials table in {args.results_dir}; "
+        raise UsageError(f"no study {missing[0]!r} with a trials table in {results.where(args.results_dir)}; "
                          f"found: {', '.join(known) or 'none'}")
     for name in names:
         _note_incomplete(results.load(known[name])[1])
     kwargs = dict(metric=args.metric, threshold=args.threshold)
-    reruns = results.studies(args.rerun) if args.rerun else {}
-    if args.rerun and not set(names) & set(reruns):
+    reruns = results.studies(args.rerun) if args.rerun not in (None, "none") else {}
+    if args.rerun not in (None, "none") and not set(names) & set(reruns):
         raise UsageError(f"no study of {', '.join(names)} with a trials table in {args.rerun}")
-    stems = [stem for name in names for stem in plots.redraw(known[name], reruns.get(name), **kwargs)]
-    stems += plots.redraw_figure3([known[name] for name in names], args.results_dir, **kwargs)
+    rerun = {None: lambda name: "first", "none": lambda name: None}.get(args.rerun, reruns.get)
+    stems = [stem for name in names for stem in plots.redraw(known[name], rerun(name), **kwargs)]
+    stems += plots.redraw_figure3([known[name] for name in names], **kwargs)
     for stem in stems:
         print(f"{stem}.png {stem}.pdf")
 
@@ -493,6 +495,10 @@ def _sweep_names() -> list[str]:
 #: What a flag's default means where an experiment file sets the config (search, sweep, scale-up, calibrate).
 EXPERIMENT_DEFAULTS = ("A field flag's default is the config class's; the experiment file may set another "
                        "(--print-config shows the result).")
+
+
+#: --results-dir of the commands that read studies: unset, they look in runs/ (the user's) then results/.
+READ_DIR_HELP = "where {} (default: runs/, then the committed results/)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -621,14 +627,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every candidate against the same one in DIR's rerun of the study (and a search's "
                    "winner in each draw and over both); with two candidates (or lines): their difference over "
                    "both, each seed's runs averaged (default: none)")
-    p.add_argument("--results-dir", default="results", help="where the study is")
+    p.add_argument("--results-dir", default=None, help=READ_DIR_HELP.format("the study is"))
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("status", help="where a study stands: runs done, running, failed and queued, and the ETA",
                        description="Read-only: reads the study's storage (its journal, or --storage URL) while "
-                                   "its workers run. To watch it live: optuna-dashboard results/STUDY/journal.log.")
+                                   "its workers run. To watch it live: optuna-dashboard runs/STUDY/journal.log.")
     p.add_argument("study", help="the study's name (--name of the command that runs it)")
-    p.add_argument("--results-dir", default="results", help="where its journal is")
+    p.add_argument("--results-dir", default=None, help=READ_DIR_HELP.format("its journal is"))
     p.add_argument("--storage", default=None, help="the study's RDB URL, if it has one (default: the journal file)")
     p.set_defaults(func=cmd_status)
 
@@ -639,18 +645,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "trials table's network column; default the study's first)")
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1", "train_top1"),
                    help="the score compared")
-    p.add_argument("--results-dir", default="results", help="where the study is")
+    p.add_argument("--results-dir", default=None, help=READ_DIR_HELP.format("the study is"))
     p.set_defaults(func=cmd_fidelity)
 
     p = sub.add_parser("plot", help="redraw a study's figures from its results table (no training)")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study names in --results-dir, or 'all'")
-    p.add_argument("--results-dir", default="results", help="where the studies are")
+    p.add_argument("--results-dir", default=None, help=READ_DIR_HELP.format("the studies are"))
     p.add_argument("--metric", default="test_top1", choices=("test_top1", "minival_top1"), help="the score drawn")
     p.add_argument("--threshold", type=_float, default=0.5,
                    help="saturation: gain per doubling of MACs in points")
     p.add_argument("--rerun", metavar="DIR", default=None,
-                   help="draw the point means of each sweep's rerun in DIR (a study of the same name) beside its own "
-                        "(default: none)")
+                   help="draw the point means of each sweep's rerun in DIR (a study of the same name) beside its own; "
+                        "'none': no rerun (default: the study's first rerun, rerun-*/ beside it, oldest first)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("cam", help="Fig. 7: class activation maps of baseline, deeper, wider, higher-resolution "
@@ -659,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=4, help="test images, one row each")
     p.add_argument("--gmacs", type=_float, help="pick the scaled runs closest to this many GMACs "
                                                 "(default: the largest compound run)")
-    p.add_argument("--results-dir", default="results", help="where the studies are")
+    p.add_argument("--results-dir", default=None, help=READ_DIR_HELP.format("the studies are"))
     p.add_argument("--out", help="figure path without extension (default <results-dir>/<first study>/cams)")
     p.add_argument("--train-missing", action="store_true",
                    help="first run the study command of each study whose finished runs have no checkpoint "

@@ -13,6 +13,7 @@ with the package live in :mod:`scaling.configs` and are found by name (``search_
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import importlib
 import importlib.resources
@@ -255,7 +256,9 @@ def load_experiment(name_or_path: str, expected: type | tuple[type, ...]):
         where = str(path)
         load = lambda: _module_from_file(path)  # noqa: E731
     else:
-        raise ConfigError(f"no experiment file {name_or_path} (packaged: {', '.join(packaged_experiments())})")
+        close = difflib.get_close_matches(name_or_path, packaged_experiments(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"no experiment file {name_or_path} ({hint}packaged: {', '.join(packaged_experiments())})")
     try:
         config = load().get_config()
     except Exception as e:  # anything a broken file raises

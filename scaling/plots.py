@@ -566,13 +566,17 @@ def _file_label(budget: str) -> str:
     return budget.replace("@", "_at_")
 
 
-def redraw(directory: str | os.PathLike, rerun: str | os.PathLike | None = None, **kwargs) -> list[pathlib.Path]:
+def redraw(directory: str | os.PathLike, rerun: str | os.PathLike | None = "first", **kwargs) -> list[pathlib.Path]:
     """Every figure of the study in ``directory``, from its trials table (no training); returns the stems.
 
-    ``rerun``: the directory of a rerun of the same study, whose point means a sweep's figure draws too.
+    ``rerun``: the directory of a rerun of the same study, whose point means a sweep's figure draws too;
+    ``"first"``: the study's first rerun beside it, if any (:func:`scaling.results.first_rerun`), so a
+    study's end and ``scaling plot`` draw the same file; None: none.
     ``kwargs`` (metric, threshold, fit, logx, resamples) go to :func:`sweep_figure` for sweeps.
     """
     directory = pathlib.Path(directory)
+    if rerun == "first":
+        rerun = results.first_rerun(directory)
     df, summary = results.load(directory)
     kind = summary["kind"]
     stems = save_figures(df, directory, kind, summary.get("coefficients", {}).get("target", 2.0))
@@ -681,26 +685,26 @@ def _subtitle(summary: dict) -> str:
     return f"\n{summary['baseline']['baseline']} on {results.dataset_label(summary['dataset'])}, {summary['study']}"
 
 
-def redraw_figure3(directories, results_dir: str | os.PathLike, **kwargs) -> list[pathlib.Path]:
-    """Fig. 3 as one figure (width, depth, resolution panels) per (baseline, dataset) that has at
-    least two of the three single-dimension sweeps among ``directories``, in ``results_dir``
-    (``figure3_<baseline>_<dataset>``, :func:`scaling.results.dataset_label`); of two
+def redraw_figure3(directories, **kwargs) -> list[pathlib.Path]:
+    """Fig. 3 as one figure (width, depth, resolution panels) per results directory, baseline and dataset
+    that has at least two of the three single-dimension sweeps among ``directories``, written beside
+    them (``<results dir>/figure3_<baseline>_<dataset>``, :func:`scaling.results.dataset_label`); of two
     studies of one dimension, the later in ``directories`` wins. Returns the stems."""
-    groups: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
-    for directory in directories:
+    groups: dict[tuple[pathlib.Path, str, str], dict[str, pd.DataFrame]] = {}
+    for directory in map(pathlib.Path, directories):
         df, summary = results.load(directory)
         sweep = summary["kind"].removeprefix("sweep:")
         if sweep in results.SINGLE_DIMENSIONS:
-            key = (summary["baseline"]["baseline"], results.dataset_label(summary["dataset"]))
+            key = (directory.parent, summary["baseline"]["baseline"], results.dataset_label(summary["dataset"]))
             groups.setdefault(key, {})[sweep] = results.sweep_table(df)
     out = []
-    for (baseline, dataset), tables in groups.items():
+    for (root, baseline, dataset), tables in groups.items():
         if len(tables) < 2:
             continue
         table = pd.concat([tables[s] for s in results.SINGLE_DIMENSIONS if s in tables], ignore_index=True)
         fig = sweep_figure(table, title=f"Fig. 3: scaling up one dimension\n{baseline} on {dataset}", panels=True,
                            **kwargs)
-        path = pathlib.Path(results_dir) / ("figure3_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{baseline}_{dataset}"))
+        path = root / ("figure3_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{baseline}_{dataset}"))
         save(fig, path)
         out.append(path)
     return out

@@ -20,6 +20,7 @@ import optuna
 import pandas as pd
 
 from scaling import files, runtime, surface
+from scaling.schema import COMMITTED_DIR, RUNS_DIR
 from scaling.stats import cost_adjusted as cost_adjusted_fit
 from scaling.stats import interval
 from scaling.surface import Optimum
@@ -370,11 +371,45 @@ def _pm(c: dict) -> str:
 # --------------------------------------------------------------------------------------------
 # Sweeps (paper Figs. 3, 4, 8): one row per figure point (fits: scaling.stats)
 # --------------------------------------------------------------------------------------------
-def studies(results_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
-    """Every study with a written table in ``results_dir``: name -> directory."""
+#: Where a command that reads studies looks when given no ``--results-dir``: the user's own studies
+#: first (where ``scaling`` writes by default), then the committed ones; a name in both is the user's.
+SEARCH_ROOTS = (RUNS_DIR, COMMITTED_DIR)
+
+
+def studies(results_dir: str | os.PathLike | None = None) -> dict[str, pathlib.Path]:
+    """Every study with a written table in ``results_dir`` (None: in :data:`SEARCH_ROOTS`): name -> directory."""
+    if results_dir is None:
+        found: dict[str, pathlib.Path] = {}
+        for root in SEARCH_ROOTS:
+            for name, path in studies(root).items():
+                found.setdefault(name, path)
+        return found
     root = pathlib.Path(results_dir)
     found = sorted(p.parent for p in root.glob("*/summary.json") if (p.parent / "trials.parquet").exists())
     return {p.name: p for p in found}
+
+
+def study_root(name: str, results_dir: str | os.PathLike | None = None) -> str:
+    """The results directory of study ``name``: ``results_dir`` if given, else the first of
+    :data:`SEARCH_ROOTS` that holds a directory ``name`` (the first if none does)."""
+    if results_dir is not None:
+        return str(results_dir)
+    return next((root for root in SEARCH_ROOTS if (pathlib.Path(root) / name).is_dir()), SEARCH_ROOTS[0])
+
+
+def first_rerun(directory: str | os.PathLike) -> pathlib.Path | None:
+    """The study ``directory``'s first rerun: the study of its name in the oldest ``rerun-*/`` directory
+    beside it (``results/rerun-2026-12-04/cifar10_width`` for ``results/cifar10_width``) with a table."""
+    directory = pathlib.Path(directory)
+    for root in sorted(directory.parent.glob("rerun-*/")):
+        if directory.name in studies(root):
+            return root / directory.name
+    return None
+
+
+def where(results_dir: str | os.PathLike | None) -> str:
+    """``results_dir`` in words, for messages."""
+    return str(results_dir) if results_dir is not None else " or ".join(f"{r}/" for r in SEARCH_ROOTS)
 
 
 #: The metrics ``sweep_table`` averages over seeds.

@@ -64,6 +64,12 @@ class TrainConfig:
     quiet: bool = False  # no progress bar or per-epoch lines
 
 
+#: Where a study's directory goes unless its config says otherwise: ignored by git, so nothing a user
+#: runs writes into tracked files. The committed experiments (``experiments/``) set ``COMMITTED_DIR``.
+RUNS_DIR = "runs"
+COMMITTED_DIR = "results"
+
+
 @dataclasses.dataclass
 class StudyConfig(config.Lists):
     """Where a study lives, how its runs are shared, and the training config every run starts from.
@@ -72,8 +78,8 @@ class StudyConfig(config.Lists):
     """
 
     name: str = "study"  # the study's name: its directory in results_dir, its Optuna study
-    results_dir: str = "results"  # where the study's directory is
-    storage: str | None = None  # an RDB URL (postgresql://...) (default: a journal file in results/<name>/)
+    results_dir: str = RUNS_DIR  # where the study's directory is (runs/ is ignored by git; experiments/ use results/)
+    storage: str | None = None  # an RDB URL (postgresql://...) (default: a journal file in <results-dir>/<name>/)
     seeds: int = 1  # runs of each network, seeds 0..seeds-1
     max_retries: int = 2  # retries of a point whose worker died or raised
     heartbeat: float = 10.0  # seconds between heartbeats of a running trial

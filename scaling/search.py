@@ -180,11 +180,14 @@ def scale_up(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phis: l
     return summary
 
 
-def from_study(name: str, results_dir: str = "results", storage: str | None = None
+def from_study(name: str, results_dir: str | None = None, storage: str | None = None
                ) -> tuple[SearchConfig, tuple[float, float, float]]:
     """The stored config and best (alpha, beta, gamma) of the finished step-1 search ``name``: from its
-    study storage, or, where that is absent (a clone of the committed ``results/``), its summary.json."""
-    where = StudyConfig(name=name, results_dir=results_dir, storage=storage)
+    study storage, or, where that is absent (a clone of the committed ``results/``), its summary.json.
+
+    The search is looked for in ``results_dir`` (None: ``runs/``, then ``results/``); the config returned
+    writes to ``results_dir`` (None: the default, ``runs/``)."""
+    where = StudyConfig(name=name, results_dir=results.study_root(name, results_dir), storage=storage)
     try:
         found = study.load(where)
     except StudyError:
@@ -202,7 +205,7 @@ def from_study(name: str, results_dir: str = "results", storage: str | None = No
     if not summary.get("best"):
         raise StudyError(f"study {name!r} has no completed trial yet")
     best = summary["best"]
-    stored = config.override(stored, storage=storage, results_dir=results_dir)
+    stored = config.override(stored, storage=storage, results_dir=results_dir or StudyConfig.results_dir)
     return stored, (best["alpha"], best["beta"], best["gamma"])
 
 

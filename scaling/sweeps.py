@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import pathlib
 import re
 from collections.abc import Callable
 
@@ -117,7 +118,8 @@ def resolve(cfg: SweepConfig) -> SweepConfig:
         return cfg
     if cfg.sweep != "compound-vs-single":
         raise SweepError("from_study only applies to the compound-vs-single sweep")
-    _, (a, b, g) = search.from_study(cfg.from_study, cfg.study.results_dir, cfg.study.storage)
+    own = pathlib.Path(cfg.study.results_dir, cfg.from_study).is_dir()  # else runs/, then results/
+    _, (a, b, g) = search.from_study(cfg.from_study, cfg.study.results_dir if own else None, cfg.study.storage)
     return dataclasses.replace(cfg, alpha=a, beta=b, gamma=g, from_study=None)
 
 

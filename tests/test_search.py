@@ -146,6 +146,7 @@ BAD = {
     "study name": (["--name", "../up"], "study name"),
     "malformed file": (["--config", "BROKEN"], "SyntaxError"),
     "missing file": (["--config", "/nonexistent/exp.py"], "no experiment file"),
+    "misspelt packaged config": (["--config", "search_digit"], "did you mean 'search_digits'?"),
 }
 
 

@@ -26,7 +26,7 @@ from scaling.study import StudyConfig
 
 def get_config() -> CalibrationConfig:
     return CalibrationConfig(
-        study=StudyConfig(name="cifar10_calibration", train=proxies.cifar10(), seeds=2),
+        study=StudyConfig(name="cifar10_calibration", results_dir="results", train=proxies.cifar10(), seeds=2),
         networks="1/1/1,1/2.6/1,8/1/1,1/1/2",
         lr_factors="0.5,1,2",
         tolerance=1.0,

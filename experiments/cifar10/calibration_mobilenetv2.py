@@ -27,7 +27,7 @@ from scaling.study import StudyConfig
 def get_config() -> CalibrationConfig:
     train = proxies.cifar10(network=proxies.MOBILENETV2_CIFAR10)
     return CalibrationConfig(
-        study=StudyConfig(name="cifar10_calibration_mobilenetv2", train=train, seeds=2),
+        study=StudyConfig(name="cifar10_calibration_mobilenetv2", results_dir="results", train=train, seeds=2),
         networks="1/1/1,1.44/1.21/1.3225",
         lr_factors="0.125,0.25,0.5,1",
         tolerance=1.0,

@@ -25,5 +25,7 @@ from scaling.study import StudyConfig
 
 
 def get_config() -> SearchConfig:
-    return SearchConfig(study=StudyConfig(name="cifar10_search", seeds=2, train=proxies.cifar10()),
-                        alpha="1:1.4:0.1", beta="1:1.4:0.1", gamma="1:1.4:0.1", tol=0.1)
+    return SearchConfig(
+        study=StudyConfig(name="cifar10_search", results_dir="results", seeds=2, train=proxies.cifar10()),
+        alpha="1:1.4:0.1", beta="1:1.4:0.1", gamma="1:1.4:0.1", tol=0.1,
+    )

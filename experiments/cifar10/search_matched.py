@@ -17,5 +17,7 @@ from scaling.study import StudyConfig
 
 
 def get_config() -> SearchConfig:
-    return SearchConfig(study=StudyConfig(name="cifar10_search_matched", seeds=3, train=proxies.cifar10()),
-                        alpha="1:1.4:0.1", beta="1:1.4:0.1", gamma="1:1.4:0.1", tol=0.1, match_macs=0.03)
+    return SearchConfig(
+        study=StudyConfig(name="cifar10_search_matched", results_dir="results", seeds=3, train=proxies.cifar10()),
+        alpha="1:1.4:0.1", beta="1:1.4:0.1", gamma="1:1.4:0.1", tol=0.1, match_macs=0.03,
+    )

@@ -19,7 +19,8 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_budget_ladder", train=proxies.cifar10(), seeds=3, budgets="1,2,4,1@all"),
+        study=StudyConfig(name="cifar10_budget_ladder", results_dir="results", train=proxies.cifar10(), seeds=3,
+                          budgets="1,2,4,1@all"),
         sweep="compound-vs-single",
         phi="0,2",
         alpha=1.2,

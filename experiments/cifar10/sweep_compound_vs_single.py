@@ -26,7 +26,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_compound_vs_single", train=proxies.cifar10(), seeds=3),
+        study=StudyConfig(name="cifar10_compound_vs_single", results_dir="results", train=proxies.cifar10(), seeds=3),
         sweep="compound-vs-single",
         phi="0:2",
         alpha=1.2,

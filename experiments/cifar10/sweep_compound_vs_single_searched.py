@@ -28,7 +28,8 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_compound_vs_single_searched", train=proxies.cifar10(), seeds=3),
+        study=StudyConfig(name="cifar10_compound_vs_single_searched", results_dir="results", train=proxies.cifar10(),
+                          seeds=3),
         sweep="compound-vs-single",
         phi="0:2",
         from_study="cifar10_search",

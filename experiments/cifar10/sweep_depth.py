@@ -25,7 +25,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_depth", train=proxies.cifar10(), seeds=3),
+        study=StudyConfig(name="cifar10_depth", results_dir="results", train=proxies.cifar10(), seeds=3),
         sweep="depth",
         values="1,2,4,6,8",
     )

@@ -23,8 +23,8 @@ EPOCHS = 10
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_depth_h200", train=proxies.cifar10(limit_train=50_000, epochs=EPOCHS),
-                          seeds=3),
+        study=StudyConfig(name="cifar10_depth_h200", results_dir="results",
+                          train=proxies.cifar10(limit_train=50_000, epochs=EPOCHS), seeds=3),
         sweep="depth",
         values="1,2,4,6,8",
     )

@@ -25,7 +25,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_resolution", train=proxies.cifar10(), seeds=3),
+        study=StudyConfig(name="cifar10_resolution", results_dir="results", train=proxies.cifar10(), seeds=3),
         sweep="resolution",
         values="1,1.25,1.5,1.75,2",
     )

@@ -20,7 +20,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_strategies", train=proxies.cifar10(), seeds=3),
+        study=StudyConfig(name="cifar10_strategies", results_dir="results", train=proxies.cifar10(), seeds=3),
         sweep="strategies",
         strategies=("compound", "dwr", "width", "depth", "resolution"),
         costs="1,2,4",

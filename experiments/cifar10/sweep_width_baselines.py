@@ -24,7 +24,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="cifar10_width_baselines", train=proxies.cifar10(), seeds=3),
+        study=StudyConfig(name="cifar10_width_baselines", results_dir="results", train=proxies.cifar10(), seeds=3),
         sweep="width-baselines",
         values="1,1.4,1.8,2.6",
     )

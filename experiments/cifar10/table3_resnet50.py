@@ -28,5 +28,5 @@ from scaling.sweeps import SweepConfig
 def get_config() -> SweepConfig:
     train = proxies.cifar10(network=proxies.RESNET50_CIFAR10)
     return SweepConfig(
-        study=StudyConfig(name="cifar10_table3_resnet50", train=train, seeds=2),
+        study=StudyConfig(name="cifar10_table3_resnet50", results_dir="results", train=train, seeds=2),
         sweep="compound-vs-single", phi="0,2", alpha=1.2, beta=1.1, gamma=1.15)

@@ -23,7 +23,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="imagenette_cam_networks", train=proxies.imagenette(), seeds=1),
+        study=StudyConfig(name="imagenette_cam_networks", results_dir="results", train=proxies.imagenette(), seeds=1),
         sweep="compound-vs-single",
         phi="0,2",
         alpha=1.2,

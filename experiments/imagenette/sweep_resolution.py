@@ -23,7 +23,7 @@ from scaling.sweeps import SweepConfig
 
 def get_config() -> SweepConfig:
     return SweepConfig(
-        study=StudyConfig(name="imagenette_resolution", train=proxies.imagenette(), seeds=3),
+        study=StudyConfig(name="imagenette_resolution", results_dir="results", train=proxies.imagenette(), seeds=3),
         sweep="resolution",
         values="1,1.25,1.5,1.75,2",
     )

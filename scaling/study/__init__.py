@@ -23,8 +23,9 @@ A point whose run (the same training config and device count) already finished i
 the same results directory is copied from there instead of trained again (``reuse``; the trial
 records ``reused_from``): the baseline of every sweep, for one, is trained once.
 
-``results/<study>/`` holds the journal (default storage), ``trials/<point>/`` workdirs, the trials
-table (CSV + Parquet) and ``summary.json``; the command that ran the study draws its figures
+``<results_dir>/<study>/`` (``runs/``, ignored by git, unless the config says ``results/``) holds the
+journal (default storage), ``trials/<point>/`` workdirs, the trials table (CSV + Parquet) and
+``summary.json``; the command that ran the study draws its figures
 (:mod:`scaling.plots`).
 
 The pieces: :mod:`~scaling.study.definition` (what a study is), :mod:`~scaling.study.storage` and
@@ -95,7 +96,7 @@ def validate(study: StudyConfig, points: list[Point], check_storage: bool = True
 
 
 def summarise(study: Study) -> dict:
-    """Write the study's trials table and ``summary.json`` in ``results/<study>/``; returns the summary."""
+    """Write the study's trials table and ``summary.json`` in ``<results_dir>/<study>/``; returns the summary."""
     df = results.trials_table(study.optuna)
     summary = results.summarize(df, study=study.config.name, kind=study.kind,
                                 config=study.optuna.user_attrs.get("config", {}),

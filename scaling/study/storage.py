@@ -68,7 +68,7 @@ def describe(study: StudyConfig) -> str:
 
 
 def open_storage(study: StudyConfig) -> optuna.storages.BaseStorage:
-    """The study's storage: a journal file (default ``results/<study>/journal.log``) or an RDB."""
+    """The study's storage: a journal file (default ``<results_dir>/<study>/journal.log``) or an RDB."""
     if is_url(study.storage):
         return _rdb_storage(study)
     path = journal_path(study)
