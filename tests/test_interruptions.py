@@ -236,3 +236,19 @@ def test_a_full_disk_while_writing_the_tables_keeps_the_old_ones(tmp_path, monke
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no space left on device writing" in err[0] and "trials.csv" in err[0], err
     assert (tmp_path / "tables" / "trials.csv").read_bytes() == before
+
+
+def test_a_killed_local_worker_is_said_once_and_a_clean_exit_not_at_all(capsys):
+    """The heartbeat's check of the study's own workers: one stderr line per worker a signal ended."""
+    from scaling import study
+
+    Child = collections.namedtuple("Child", "pid exitcode")
+    children = [Child(11, -9), Child(12, 0), Child(13, None), Child(14, -15)]
+    said: set = set()
+    study._say_ended(children, said)
+    study._say_ended(children, said)  # the next heartbeat: nothing new
+    lines = capsys.readouterr().err.splitlines()
+    host = study.HOST
+    assert lines == [f"scaling: worker {host}:11 was killed by signal 9 (out of memory?); its run is queued again",
+                     f"scaling: worker {host}:14 was killed by signal 15; its run is queued again"]
+    assert said == {11, 14}
