@@ -155,7 +155,7 @@ def _study_command(summary: dict, results_dir: str | os.PathLike | None) -> tupl
             continue
         if cfg.study.name != study or (kind == "search") != isinstance(cfg, SearchConfig):
             continue
-        root = results.study_root(study, results_dir)
+        root = str(results.studies(results_dir)[study].parent)  # where its table is, as finished_runs read it
         where = [] if pathlib.Path(root) == pathlib.Path(cfg.study.results_dir) else ["--results-dir", root]
         head = ["search"] if kind == "search" else ["sweep", kind.removeprefix("sweep:")]
         return [*head, "--config", name, *where], ""

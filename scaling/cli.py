@@ -542,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate one network (rerun to resume)",
                        description="Every TrainConfig field is a flag (the network's too); a recipe knob left "
                                    "unset takes its recipe's value (scaling/recipes.py).")
-    p.add_argument("--workdir", help="run directory (default runs/<network>-<dataset>-s<seed>)")
+    p.add_argument("--workdir", help="run directory (default runs/<network>-<px>px-<dataset>-s<seed>)")
     p.add_argument("--tensorboard", metavar="DIR", help="write each epoch's scalars (loss, top-1, lr, img/s) "
                                                         "to DIR for TensorBoard (default: none)")
     _add_print_config(p)
@@ -666,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gmacs", type=_float, help="pick the scaled runs closest to this many GMACs "
                                                 "(default: the largest compound run)")
     p.add_argument("--results-dir", default=None, help=READ_DIR_HELP.format("the studies are"))
-    p.add_argument("--out", help="figure path without extension (default <results-dir>/<first study>/cams)")
+    p.add_argument("--out", help="figure path without extension (default: cams in the first study's directory)")
     p.add_argument("--train-missing", action="store_true",
                    help="first run the study command of each study whose finished runs have no checkpoint "
                    "(not committed: a clone has none); it rewrites the study's tables with the new runs")

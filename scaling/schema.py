@@ -123,7 +123,7 @@ class SweepConfig(config.Lists):
     from_study: str | None = None  # compound-vs-single: alpha, beta, gamma of this finished search
     strategies: tuple[str, ...] = ()  # strategies: names (scaling.strategies); default: every registered one
     costs: tuple[float, ...] = ()  # strategies: the cost multipliers s (of the baseline's MACs); default: 1, 2, 4
-    match_macs: float = 0.0  # strategies, > 0: each network's pixels moved until its real MACs are within this of s x
+    match_macs: float = 0.0  # strategies, > 0: pixels (then width) moved to real MACs within this fraction of s x base
 
 
 @dataclasses.dataclass

@@ -1,6 +1,8 @@
 """Scaling strategies at equal cost on CIFAR-10: compound (the paper's 1.2/1.1/1.15), Dollar et al.'s
 fast dWr (e_d = e_r = 0.1, e_w = 0.8), width, depth and resolution alone, each at s = 2 and 4 times
-the baseline's MACs (real MACs matched), 3 seeds.
+the baseline's MACs, 3 seeds. Real MACs matched (``match_macs``): where a strategy's path jumps over
+s, the pixels and then the width move, so the depth line at s = 4 is d 8 at w 1.09 and the compound
+and dWr s = 2 networks gain pixels; width at s = 2 cannot be matched (1.935x, channels round to 8).
 
     scaling sweep strategies --config experiments/cifar10/sweep_strategies.py
     scaling sweep strategies --config experiments/cifar10/sweep_strategies.py --dry-run
