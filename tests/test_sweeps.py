@@ -486,7 +486,7 @@ def test_cam_of_a_clone_names_the_command_that_retrains_its_runs_and_runs_it(tmp
         "from scaling import config, proxies, sweeps\n\n\ndef get_config():\n"
         "    return config.override(sweeps.load_config('compound-vs-single'), name='tiny_cam', phi='0,1', seeds=1,\n"
         "                           depth=0.25, width=0.5, base_resolution=32, compilation_cache=None,\n"
-        "                           **proxies.SMOKE)\n")
+        "                           results_dir='results', **proxies.SMOKE)\n")  # committed, as experiments/ are
     monkeypatch.chdir(tmp_path)
     real = train.train_and_evaluate
     monkeypatch.setattr(train, "train_and_evaluate", _fake_train)  # tables of 1 s runs, no checkpoints
