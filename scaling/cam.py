@@ -110,7 +110,7 @@ def missing_checkpoints(results_dir: str | os.PathLike | None, studies: list[str
     for study, rows in missing.groupby("study", sort=False):
         df, summary = results.load(known[study])
         seconds = float(df.loc[df["point"].isin([pathlib.Path(w).name for w in rows["workdir"]]), "wall_time"].sum())
-        command, why = _study_command(summary, results_dir)
+        command, why = _study_command(summary, known[study].parent)
         if (known[study] / "journal.log").exists():  # resuming from it would skip the runs it holds as done
             command, why = None, f"its journal {known[study] / 'journal.log'} records them as finished"
         out.append({"study": study, "runs": len(rows), "seconds": seconds, "command": command, "why": why})
@@ -135,9 +135,10 @@ def _quoted(arg: str) -> str:
 EXPERIMENTS = pathlib.Path("experiments")
 
 
-def _study_command(summary: dict, results_dir: str | os.PathLike | None) -> tuple[list[str] | None, str]:
-    """(the ``scaling`` arguments that run the study of ``summary`` from its experiment file, "") or
-    (None, why not): a sweep or search defined by a file under :data:`EXPERIMENTS` or a packaged one."""
+def _study_command(summary: dict, root: pathlib.Path) -> tuple[list[str] | None, str]:
+    """(the ``scaling`` arguments that run the study of ``summary``, whose table is in the results directory
+    ``root``, from its experiment file, "") or (None, why not): a sweep or search defined by a file under
+    :data:`EXPERIMENTS` or a packaged one."""
     from scaling.search import SearchConfig
     from scaling.sweeps import SweepConfig
 
@@ -155,8 +156,7 @@ def _study_command(summary: dict, results_dir: str | os.PathLike | None) -> tupl
             continue
         if cfg.study.name != study or (kind == "search") != isinstance(cfg, SearchConfig):
             continue
-        root = str(results.studies(results_dir)[study].parent)  # where its table is, as finished_runs read it
-        where = [] if pathlib.Path(root) == pathlib.Path(cfg.study.results_dir) else ["--results-dir", root]
+        where = [] if root == pathlib.Path(cfg.study.results_dir) else ["--results-dir", str(root)]
         head = ["search"] if kind == "search" else ["sweep", kind.removeprefix("sweep:")]
         return [*head, "--config", name, *where], ""
     return None, f"no experiment file under {EXPERIMENTS}/ defines study {study!r}"

@@ -453,10 +453,15 @@ def cmd_plot(args: argparse.Namespace) -> None:
     for name in names:
         _note_incomplete(results.load(known[name])[1])
     kwargs = dict(metric=args.metric, threshold=args.threshold)
-    reruns = results.studies(args.rerun) if args.rerun not in (None, "none") else {}
-    if args.rerun not in (None, "none") and not set(names) & set(reruns):
-        raise UsageError(f"no study of {', '.join(names)} with a trials table in {args.rerun}")
-    rerun = {None: lambda name: "first", "none": lambda name: None}.get(args.rerun, reruns.get)
+    if args.rerun is None:  # each study beside its first rerun (plots.redraw)
+        rerun = lambda name: "first"  # noqa: E731
+    elif args.rerun == "none":
+        rerun = lambda name: None  # noqa: E731
+    else:
+        reruns = results.studies(args.rerun)
+        if not set(names) & set(reruns):
+            raise UsageError(f"no study of {', '.join(names)} with a trials table in {args.rerun}")
+        rerun = reruns.get
     stems = [stem for name in names for stem in plots.redraw(known[name], rerun(name), **kwargs)]
     stems += plots.redraw_figure3([known[name] for name in names], **kwargs)
     for stem in stems:
