@@ -172,9 +172,10 @@ def _strategy_params(cfg: SweepConfig, name: str) -> dict:
     return {"alpha": cfg.alpha, "beta": cfg.beta, "gamma": cfg.gamma} if name == "compound" else {}
 
 
-def match_strategy(cfg: SweepConfig, name: str, s: float, num_classes: int) -> tuple[float, float]:
-    """(t, real): the strategy ``name``'s own multiplier t whose rounded network costs closest to ``s`` times
-    the baseline's MACs, and that network's real MAC ratio. Bisection on log t: MACs grow along a path."""
+def _path_points(cfg: SweepConfig, name: str, s: float, num_classes: int) -> list[tuple[float, float]]:
+    """[(t, real)]: the strategy ``name``'s two multipliers t whose rounded networks bracket ``s`` times the
+    baseline's MACs (the last below and the first at or above), closest first, with their real MAC
+    ratios. Bisection on log t: MACs grow along a path."""
     rule = strategies.get(name)
     params = _strategy_params(cfg, name)
     base = _macs(cfg, (1.0, 1.0, 1.0), num_classes)
@@ -183,7 +184,7 @@ def match_strategy(cfg: SweepConfig, name: str, s: float, num_classes: int) -> t
         return _macs(cfg, rule(t, **params), num_classes) / base
 
     if s == 1:
-        return 1.0, 1.0
+        return [(1.0, 1.0)]
     lo, hi = 1.0, s
     while ratio(hi) < s:
         lo, hi = hi, 2 * hi
@@ -192,8 +193,13 @@ def match_strategy(cfg: SweepConfig, name: str, s: float, num_classes: int) -> t
     for _ in range(40):  # the smallest t whose network costs >= s lies in (lo, hi]
         mid = math.sqrt(lo * hi)
         lo, hi = (lo, mid) if ratio(mid) >= s else (mid, hi)
-    best = min((lo, hi), key=lambda t: abs(math.log(ratio(t) / s)))
-    return best, ratio(best)
+    return sorted(((t, ratio(t)) for t in (lo, hi)), key=lambda p: abs(math.log(p[1] / s)))
+
+
+def match_strategy(cfg: SweepConfig, name: str, s: float, num_classes: int) -> tuple[float, float]:
+    """(t, real): the strategy ``name``'s own multiplier t whose rounded network costs closest to ``s`` times
+    the baseline's MACs, and that network's real MAC ratio."""
+    return _path_points(cfg, name, s, num_classes)[0]
 
 
 def members(cfg: SweepConfig, num_classes: int) -> list[Member]:
@@ -243,35 +249,36 @@ def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
 @register("strategies", figure="strategies", title="Scaling strategies at equal cost")
 def strategies_at_equal_cost(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Each strategy of ``cfg.strategies`` at each cost multiplier s of ``cfg.costs``, its network's real
-    MACs matched to s times the baseline's (:func:`match_strategy`)."""
+    MACs matched to s times the baseline's (:func:`_strategy_network`)."""
     names = list(cfg.strategies) or list(strategies.STRATEGIES)
     for name in names:
         strategies.get(name)
     if cfg.match_macs < 0:
         raise SweepError(f"match_macs must be >= 0 (0: off; 0.03: within 3%), got {cfg.match_macs}")
-    out = []
-    for name in names:
-        rule = strategies.get(name)
-        params = _strategy_params(cfg, name)
-        for s in _costs(cfg):
-            t, real = match_strategy(cfg, name, s, num_classes)
-            dwr = rule(t, **params)
-            if cfg.match_macs and abs(math.log(real / s)) > math.log1p(cfg.match_macs):
-                dwr = _match_cost(cfg, dwr, s, num_classes)
-            out.append(Member(name, s, f"s={s:g}", dwr))
-    return out
+    return [Member(name, s, f"s={s:g}", _strategy_network(cfg, name, s, num_classes))
+            for name in names for s in _costs(cfg)]
 
 
-def _match_cost(cfg: SweepConfig, dwr: tuple[float, float, float], s: float,
-                num_classes: int) -> tuple[float, float, float]:
-    """``dwr`` with its resolution (or, where that cannot, its width) moved so that its real MACs are within
-    ``cfg.match_macs`` of ``s`` x the baseline's (:func:`scaling.search.match_network`). Depth and width
-    round to whole blocks and channels, so a strategy's path can jump over s (the CIFAR-10 proxy's
-    compound s = 2 lands at 2.11x)."""
-    base = cfg.study.train.network
-    width, resolution, _ = search.match_network(base, dwr, s * _macs(cfg, (1.0, 1.0, 1.0), num_classes),
-                                                cfg.match_macs, num_classes)
-    return dwr[0], width, resolution
+def _strategy_network(cfg: SweepConfig, name: str, s: float, num_classes: int) -> tuple[float, float, float]:
+    """(d, w, r) of strategy ``name`` at cost ``s``: its path's network closest to s x the baseline's MACs;
+    with ``cfg.match_macs``, one outside that band has its resolution (or, where that cannot, its width)
+    moved into it (:func:`scaling.search.match_network`), starting from the closer of the two path networks
+    around s and then from the other. Depth and width round to whole blocks and channels, so a path can
+    jump over s (the CIFAR-10 proxy's compound s = 2 lands at 2.11x)."""
+    rule = strategies.get(name)
+    params = _strategy_params(cfg, name)
+    target = s * _macs(cfg, (1.0, 1.0, 1.0), num_classes)
+    moved = []
+    for t, real in _path_points(cfg, name, s, num_classes):
+        dwr = rule(t, **params)
+        if not cfg.match_macs or abs(math.log(real / s)) <= math.log1p(cfg.match_macs):
+            return dwr
+        width, resolution, within = search.match_network(cfg.study.train.network, dwr, target, cfg.match_macs,
+                                                         num_classes)
+        if within:
+            return dwr[0], width, resolution
+        moved.append((dwr[0], width, resolution))
+    return moved[0]  # no start reaches the band: the closer path network's best (the dry run shows its ratio)
 
 
 def points(cfg: SweepConfig, num_classes: int) -> list[Point]:

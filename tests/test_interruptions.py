@@ -132,31 +132,32 @@ def test_sigterm_ends_a_two_worker_study_and_its_workers_then_it_resumes(tmp_pat
 @pytest.mark.slow
 def test_a_study_killed_as_a_whole_again_and_again_finishes_every_point_once(tmp_path, compile_cache):
     """SIGKILL to the whole process group (a VM preempted, the OOM killer taking the study, `kill -9 -PGID`)
-    at random moments, five times, then a run to the end: with --max-retries 0, one counted loss would
-    drop its point for good."""
-    # 6 runs (2 seeds), killed within 3-12 s of each start: five sittings cannot finish them (a smaller
-    # study finished before its fifth kill once the compilation cache was warm).
+    at random moments, up to five times, then a run to the end: with --max-retries 0, one counted loss
+    would drop its point for good."""
+    # 6 runs (2 seeds), each sitting killed 3-9 s after its start. How many sittings the study needs
+    # depends on the machine (a fast one with a warm compilation cache finished in its fifth), so the
+    # test asks for three kills and for one of them to have hit a run in flight.
     argv = _search(tmp_path, "chaos", "--workers", "2", "--max-retries", "0", "--seeds", "2", cache=compile_cache)
     rng = random.Random(34)
     kills = []
     for k in range(5):
         log = tmp_path / f"{k}.log"
         proc = _start(argv, log)
-        moment = rng.uniform(3, 12)
+        moment = rng.uniform(3, 9)
         time.sleep(moment)
         if proc.poll() is not None:  # it finished first: nothing left to kill
             break
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         kills.append(round(moment, 1))
-    assert len(kills) == 5, kills
+    assert len(kills) >= 3, kills
     final = subprocess.run([sys.executable, "-m", "scaling.cli", *argv], cwd=ROOT, env=ENV, capture_output=True,
                            text=True, timeout=TIMEOUT)
     assert final.returncode == 0, f"killed at {kills} s\n" + final.stdout[-3000:] + final.stderr[-3000:]
     trials = _trials(_config(argv))
     _complete_once(trials, _points(argv))
     kinds = collections.Counter(t.user_attrs.get("fail_kind") for t in trials if t.state.name == "FAIL")
-    assert set(kinds) <= {"interrupted", "duplicate", "spare"}, kinds
+    assert set(kinds) <= {"interrupted", "duplicate", "spare"} and kinds["interrupted"], (kills, kinds)
     assert "incomplete" not in final.stdout and results.load(tmp_path / "chaos")[1]["complete"]
 
 

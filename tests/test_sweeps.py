@@ -199,6 +199,18 @@ def test_match_macs_brings_every_strategy_within_3_percent_and_moves_only_those_
         sweeps.members(config.override(cfg, match_macs=-0.1), 10)
 
 
+def test_match_macs_starts_from_either_network_around_s():
+    """Depth at s = 1.5: the path's closest network (1.70x) cannot shed cost, the one below it can gain it."""
+    cfg = config.override(sweeps.load_config("strategies", str(ROOT / "experiments/cifar10/sweep_strategies.py")),
+                          strategies="depth", costs="1.5")
+    base = cost.count(cfg.study.train.network.spec(), 10).macs
+    (t, closest), (_, below) = sweeps._path_points(cfg, "depth", 1.5, 10)
+    assert closest > 1.5 * 1.03 and below < 1.5 / 1.03
+    (member,) = [m for m in sweeps.members(cfg, 10) if m.coefficient == 1.5]
+    ratio = cost.count(cfg.study.train.network.scaled(*member.dwr).spec(), 10).macs / base
+    assert abs(np.log(ratio / 1.5)) <= np.log(1.03)
+
+
 def test_a_new_baseline_is_a_study_of_its_own():
     cfg = sweeps.with_baseline(sweeps.load_config("depth"), "resnet50")
     assert cfg.study.name == "sweep_depth-resnet50"
