@@ -64,13 +64,15 @@ class SweepKind:
     title: str
     panels: bool = False  # one panel per line (Fig. 3), else every line on one axis
     differences: bool = False  # a panel of each line's difference from the first (Fig. 4)
+    matches_cost: bool = False  # honours ``match_macs`` (moves its networks' pixels, then width)
 
 
 #: Every sweep kind by name; a new one is one function and one ``@register``.
 SWEEPS: dict[str, SweepKind] = {}
 
 
-def register(name: str, *, figure: str, title: str, panels: bool = False, differences: bool = False):
+def register(name: str, *, figure: str, title: str, panels: bool = False, differences: bool = False,
+             matches_cost: bool = False):
     """Register ``members(cfg, num_classes) -> list[Member]`` as the sweep ``name``, drawn as ``figure``.
 
     A kind without a figure, or a name taken twice, fails here, when it is defined."""
@@ -82,7 +84,7 @@ def register(name: str, *, figure: str, title: str, panels: bool = False, differ
         raise ValueError(f"sweep {name!r} needs a figure stem and a title")
 
     def add(members: Callable[[SweepConfig, int], list[Member]]):
-        SWEEPS[name] = SweepKind(name, members, figure, title, panels, differences)
+        SWEEPS[name] = SweepKind(name, members, figure, title, panels, differences, matches_cost)
         return members
     return add
 
@@ -204,7 +206,11 @@ def match_strategy(cfg: SweepConfig, name: str, s: float, num_classes: int) -> t
 
 def members(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """The sweep's figure points, line by line."""
-    return kind(cfg.sweep).members(cfg, num_classes)
+    k = kind(cfg.sweep)
+    if cfg.match_macs and not k.matches_cost:
+        raise SweepError(f"match_macs applies to the {', '.join(n for n, s in SWEEPS.items() if s.matches_cost)} "
+                         f"sweep, not to {cfg.sweep!r} (its networks are not moved)")
+    return k.members(cfg, num_classes)
 
 
 def _single(dimension: str):
@@ -246,7 +252,7 @@ def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
     return out
 
 
-@register("strategies", figure="strategies", title="Scaling strategies at equal cost")
+@register("strategies", figure="strategies", title="Scaling strategies at equal cost", matches_cost=True)
 def strategies_at_equal_cost(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Each strategy of ``cfg.strategies`` at each cost multiplier s of ``cfg.costs``, its network's real
     MACs matched to s times the baseline's (:func:`_strategy_network`)."""

@@ -197,6 +197,8 @@ def test_match_macs_brings_every_strategy_within_3_percent_and_moves_only_those_
     assert missed == [("width", 2, 1.935)]
     with pytest.raises(StudyError, match="match_macs must be >= 0"):
         sweeps.members(config.override(cfg, match_macs=-0.1), 10)
+    with pytest.raises(StudyError, match="match_macs applies to the strategies sweep, not to 'width'"):
+        sweeps.members(config.override(sweeps.load_config("width"), match_macs=0.03), 10)
 
 
 def test_match_macs_starts_from_either_network_around_s():
