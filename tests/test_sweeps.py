@@ -206,7 +206,7 @@ def test_match_macs_starts_from_either_network_around_s():
     cfg = config.override(sweeps.load_config("strategies", str(ROOT / "experiments/cifar10/sweep_strategies.py")),
                           strategies="depth", costs="1.5")
     base = cost.count(cfg.study.train.network.spec(), 10).macs
-    (t, closest), (_, below) = sweeps._path_points(cfg, "depth", 1.5, 10)
+    (_, closest), (_, below) = sweeps._path_points(cfg, "depth", 1.5, 10)
     assert closest > 1.5 * 1.03 and below < 1.5 / 1.03
     (member,) = [m for m in sweeps.members(cfg, 10) if m.coefficient == 1.5]
     ratio = cost.count(cfg.study.train.network.scaled(*member.dwr).spec(), 10).macs / base
