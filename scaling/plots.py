@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from scaling import fidelity, files, results, stats, surface
+from scaling import fidelity, files, results, scaling_math, stats, surface
 
 
 def _figure(figsize) -> Figure:
@@ -434,8 +434,18 @@ def sweep_figure(table: pd.DataFrame, *, title: str = "", panels: bool = False, 
     if differences:
         _difference_panel(gaps, table, lines, colors, scale, unit, metric, logx)
     fig.suptitle(title)
-    label_points(fig, labels)
+    label_points(fig, _shared_once(labels))
     return fig
+
+
+def _shared_once(labels: list) -> list:
+    """``labels`` with a point several lines share under the same text (the baseline every strategy
+    starts from) labelled once, in grey, instead of once per line on top of each other."""
+    out = {}
+    for ax, x, y, text, *color in labels:
+        key = (ax, x, y, text)
+        out[key] = (ax, x, y, text, "0.3") if key in out else (ax, x, y, text, *color)
+    return list(out.values())
 
 
 def _difference_panel(ax, table: pd.DataFrame, lines: list[str], colors, scale: float, unit: str, metric: str,
@@ -483,7 +493,7 @@ def flag_unequal_cost(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for i, row in out[out["line"] != "compound"].iterrows():
         ratio = row["macs"] / compound[np.argmin(np.abs(np.log(compound / row["macs"])))]
-        if abs(math.log(ratio)) > math.log1p(COST_TOLERANCE):
+        if not scaling_math.within_cost(ratio, COST_TOLERANCE):
             out.at[i, "label"] = f"{row['label']} (x{ratio:.2f} cost)"
     return out
 

@@ -104,6 +104,12 @@ def constraint_value(alpha: float, beta: float, gamma: float) -> float:
     return alpha * beta**2 * gamma**2
 
 
+def within_cost(ratio: float, tol: float) -> bool:
+    """Whether a cost ``ratio`` (real MACs over target) is within ``tol`` of 1 either way, in log terms:
+    from 1 / (1 + tol) to 1 + tol (3% above and below are the same band)."""
+    return abs(math.log(ratio)) <= math.log1p(tol)
+
+
 def is_feasible(alpha: float, beta: float, gamma: float, target: float = 2.0, tol: float = 0.1) -> bool:
     """All coefficients >= 1 and |alpha beta^2 gamma^2 - target| <= tol."""
     if min(alpha, beta, gamma) < 1:

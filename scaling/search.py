@@ -77,12 +77,12 @@ def match_network(base: Network, dwr: tuple[float, float, float], target: int, t
         if width < 1:
             continue
         for px in range(px0, 2 * round(px0 * r) + 1):
-            gap = abs(math.log(cost.count(base.scaled(d, width, px / px0).spec(), num_classes).macs / target))
-            tried.append((gap, abs(step), width, px))
-        within = [t for t in tried if t[0] <= math.log1p(tol)]
+            ratio = cost.count(base.scaled(d, width, px / px0).spec(), num_classes).macs / target
+            tried.append((abs(math.log(ratio)), abs(step), width, px, scaling_math.within_cost(ratio, tol)))
+        within = [t for t in tried if t[-1]]
         if within:
             break
-    _, _, width, px = min(within or tried)
+    _, _, width, px, _ = min(within or tried)
     return width, px / px0, bool(within)
 
 

@@ -277,7 +277,7 @@ def _strategy_network(cfg: SweepConfig, name: str, s: float, num_classes: int) -
     moved = []
     for t, real in _path_points(cfg, name, s, num_classes):
         dwr = rule(t, **params)
-        if not cfg.match_macs or abs(math.log(real / s)) <= math.log1p(cfg.match_macs):
+        if not cfg.match_macs or scaling_math.within_cost(real / s, cfg.match_macs):
             return dwr
         width, resolution, within = search.match_network(cfg.study.train.network, dwr, target, cfg.match_macs,
                                                          num_classes)

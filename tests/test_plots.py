@@ -141,6 +141,17 @@ def test_close_points_get_labels_that_do_not_overlap():
     assert len(boxes) == 12 and not _overlapping(boxes)
 
 
+def test_a_point_lines_share_under_one_text_is_labelled_once():
+    """The strategies figure: every strategy starts from the same baseline run, labelled s=1 by each."""
+    lines = ("compound", "dwr", "width", "depth")
+    table = pd.concat([_rows(line, [1, 2, 4], [1.0, 2.0, 4.0], "s", top1=lambda x, k=k: 50 + k * x)
+                       for k, line in enumerate(lines)], ignore_index=True)
+    fig = plots.sweep_figure(table, fit=False)
+    texts = [(t.get_text(), t.get_color()) for t in fig.axes[0].texts if isinstance(t, Annotation)]
+    assert [c for t, c in texts if t == "s=1"] == ["0.3"]
+    assert sorted(t for t, _ in texts).count("s=2") == len(lines) and len(texts) == 1 + 2 * len(lines)
+
+
 def test_label_points_keeps_labels_off_every_marker():
     fig = plots._figure((4, 3))
     ax = fig.add_subplot()

@@ -58,6 +58,12 @@ def test_paper_coefficients_are_feasible():
     assert not scaling_math.is_feasible(0.9, 1.2, 1.2)
 
 
+def test_the_cost_band_is_the_same_width_above_and_below():
+    assert scaling_math.within_cost(1.0299, 0.03) and scaling_math.within_cost(1 / 1.0299, 0.03)
+    assert not scaling_math.within_cost(1.031, 0.03) and not scaling_math.within_cost(0.97, 0.03)  # 1/0.97 = 1.0309
+    assert scaling_math.within_cost(1.0, 0.0) and not scaling_math.within_cost(1.001, 0.0)
+
+
 def test_feasible_grid_contains_paper_point_and_rejects_bad_input():
     grid = scaling_math.feasible_grid(*(scaling_math.frange(1, 1.4, 0.05),) * 3, target=2, tol=0.1)
     assert (1.2, 1.1, 1.15) in grid
