@@ -123,7 +123,7 @@ def scaled_spec(
     name: str = "custom",
 ) -> NetworkSpec:
     """B0 (or ``stages``) scaled by depth d, width w and resolution_scale r with TF rounding."""
-    check_coefficients(depth=depth, width=width, resolution=resolution_scale)
+    check_coefficients(depth=depth, width=width, resolution_scale=resolution_scale)
     res = scaled_resolution(base_resolution, resolution_scale, resolution_multiple)
     repeats = [round_repeats(s.repeats, depth) for s in stages]
     check_size(sum(repeats), round_filters(max(head, stem), width), res)
@@ -242,7 +242,7 @@ def mobilenet_v2_spec(
     keeps 1280 for w < 1); repeats ``ceil(d * n)``; no stochastic depth (drop_connect_rate 0);
     activation ReLU6.
     """
-    check_coefficients(depth=depth, width=width, resolution=resolution_scale)
+    check_coefficients(depth=depth, width=width, resolution_scale=resolution_scale)
     res = scaled_resolution(base_resolution, resolution_scale, resolution_multiple)
     repeats = [round_repeats(n, depth) for _, _, n, _ in MOBILENET_V2_TABLE]
     check_size(sum(repeats), round_filters(MOBILENET_V2_HEAD, max(1.0, width)), res)
@@ -348,7 +348,7 @@ def resnet_spec(
     Repeats ``ceil(d * n)`` per stage; ``round_filters(c, w)`` on every stage width and the stem (the
     block outputs are ``expansion`` times the rounded width); resolution as :func:`round_resolution`.
     """
-    check_coefficients(depth=depth, width=width, resolution=resolution_scale)
+    check_coefficients(depth=depth, width=width, resolution_scale=resolution_scale)
     res = scaled_resolution(base_resolution, resolution_scale, resolution_multiple)
     new_repeats = tuple(round_repeats(n, depth) for n in repeats)
     new_widths = tuple(round_filters(w, width) for w in widths)

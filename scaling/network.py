@@ -57,7 +57,7 @@ class Network:
         """This network scaled again: multipliers multiply (the baseline of a study, scaled by a point)."""
         if self.variant is not None:
             raise ScalingError(f"a preset ({self.variant}) cannot be scaled further; name its (d, w, r) instead")
-        check_coefficients(depth=depth, width=width, resolution=resolution_scale)
+        check_coefficients(depth=depth, width=width, resolution_scale=resolution_scale)
         return dataclasses.replace(self, depth=self.depth * depth, width=self.width * width,
                                    resolution_scale=self.resolution_scale * resolution_scale)
 
@@ -117,7 +117,7 @@ class Candidate:
     network: Network
     spec: NetworkSpec | ResNetSpec
     merged: tuple[tuple[float, float, float], ...] = ()
-    matched: tuple[float, float, bool] | None = None  # cost-matched (width, resolution, within the band)
+    matched: tuple[float, float, bool] | None = None  # cost-matched (width, resolution_scale, within the band)
 
     @property
     def product(self) -> float:

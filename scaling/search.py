@@ -53,9 +53,10 @@ def match_cost(cfg: SearchConfig, cands: list[Candidate], num_classes: int) -> l
     target = cost.count(base.spec(), num_classes).macs * cfg.target
     out = []
     for c in cands:
-        width, resolution, ok = match_network(base, (c.alpha, c.beta, c.gamma), target, cfg.match_macs, num_classes)
-        network = base.scaled(c.alpha, width, resolution)
-        out.append(dataclasses.replace(c, network=network, spec=network.spec(), matched=(width, resolution, ok)))
+        width, resolution_scale, ok = match_network(base, (c.alpha, c.beta, c.gamma), target, cfg.match_macs,
+                                                    num_classes)
+        network = base.scaled(c.alpha, width, resolution_scale)
+        out.append(dataclasses.replace(c, network=network, spec=network.spec(), matched=(width, resolution_scale, ok)))
     merged = merge_identical(out, lambda c: c.spec)
     return [dataclasses.replace(first, merged=tuple(m for c in group for m in c.merged)) for first, _, group in merged]
 
@@ -106,8 +107,8 @@ def search_points(cfg: SearchConfig, cands: list[Candidate]) -> list[Point]:
 def _matched_attrs(c: Candidate) -> dict:
     if c.matched is None:
         return {}
-    width, resolution, ok = c.matched
-    return {"matched_width": width, "matched_resolution": resolution, "cost_matched": ok}
+    width, resolution_scale, ok = c.matched
+    return {"matched_width": width, "matched_resolution_scale": resolution_scale, "cost_matched": ok}
 
 
 def scale_up_network(cfg: SearchConfig, alpha: float, beta: float, gamma: float, phi: float) -> Network:

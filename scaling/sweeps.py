@@ -65,6 +65,7 @@ class SweepKind:
     panels: bool = False  # one panel per line (Fig. 3), else every line on one axis
     differences: bool = False  # a panel of each line's difference from the first (Fig. 4)
     matches_cost: bool = False  # honours ``match_macs`` (moves its networks' pixels, then width)
+    compound: bool = False  # its compound networks use alpha, beta, gamma (so ``from_study`` can set them)
 
 
 #: Every sweep kind by name; a new one is one function and one ``@register``.
@@ -72,10 +73,11 @@ SWEEPS: dict[str, SweepKind] = {}
 
 
 def register(name: str, *, figure: str, title: str, panels: bool = False, differences: bool = False,
-             matches_cost: bool = False):
+             matches_cost: bool = False, compound: bool = False):
     """Register ``members(cfg, num_classes) -> list[Member]`` as the sweep ``name``, drawn as ``figure``.
 
-    A kind without a figure, or a name taken twice, fails here, when it is defined."""
+    A kind without a figure, or a name taken twice, fails here, when it is defined. Its tables need no
+    entry: every kind's members become the same sweep table (:func:`scaling.results.sweep_table`)."""
     if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
         raise ValueError(f"sweep name must be lowercase letters, digits and '-', got {name!r}")
     if name in SWEEPS:
@@ -84,7 +86,7 @@ def register(name: str, *, figure: str, title: str, panels: bool = False, differ
         raise ValueError(f"sweep {name!r} needs a figure stem and a title")
 
     def add(members: Callable[[SweepConfig, int], list[Member]]):
-        SWEEPS[name] = SweepKind(name, members, figure, title, panels, differences, matches_cost)
+        SWEEPS[name] = SweepKind(name, members, figure, title, panels, differences, matches_cost, compound)
         return members
     return add
 
@@ -118,8 +120,9 @@ def resolve(cfg: SweepConfig) -> SweepConfig:
     kind(cfg.sweep)
     if not cfg.from_study:
         return cfg
-    if cfg.sweep != "compound-vs-single":
-        raise SweepError("from_study only applies to the compound-vs-single sweep")
+    if not kind(cfg.sweep).compound:
+        raise SweepError(f"from_study only applies to the sweeps with compound networks "
+                         f"({', '.join(n for n, s in SWEEPS.items() if s.compound)}), not to {cfg.sweep!r}")
     own = pathlib.Path(cfg.study.results_dir, cfg.from_study).is_dir()  # else runs/, then results/
     _, (a, b, g) = search.from_study(cfg.from_study, cfg.study.results_dir if own else None, cfg.study.storage)
     return dataclasses.replace(cfg, alpha=a, beta=b, gamma=g, from_study=None)
@@ -170,8 +173,9 @@ def match_macs(cfg: SweepConfig, dimension: str, target: float, num_classes: int
 
 
 def _strategy_params(cfg: SweepConfig, name: str) -> dict:
-    """The sweep's own parameters of strategy ``name``: compound takes its alpha, beta, gamma."""
-    return {"alpha": cfg.alpha, "beta": cfg.beta, "gamma": cfg.gamma} if name == "compound" else {}
+    """The parameters of strategy ``name`` that the sweep config sets (compound's alpha, beta, gamma);
+    the others keep the strategy's defaults."""
+    return {k: getattr(cfg, k) for k in strategies.get(name).defaults if hasattr(cfg, k)}
 
 
 def _path_points(cfg: SweepConfig, name: str, s: float, num_classes: int) -> list[tuple[float, float]]:
@@ -234,7 +238,8 @@ def width_baselines(cfg: SweepConfig, num_classes: int) -> list[Member]:
     return [Member(f"d={d:g}, r={r:g}", w, f"w={w:g}", (d, w, r)) for d, r in pairs for w in _values(cfg, "width")]
 
 
-@register("compound-vs-single", figure="figure8", title="Fig. 8: scaling up the baseline with different methods")
+@register("compound-vs-single", figure="figure8", title="Fig. 8: scaling up the baseline with different methods",
+          compound=True)
 def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Compound scaling at each phi, and each single dimension matched to its MACs (paper Fig. 8)."""
     scaling_math.check_coefficients(at_least=1, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma)
@@ -252,7 +257,8 @@ def compound_vs_single(cfg: SweepConfig, num_classes: int) -> list[Member]:
     return out
 
 
-@register("strategies", figure="strategies", title="Scaling strategies at equal cost", matches_cost=True)
+@register("strategies", figure="strategies", title="Scaling strategies at equal cost", matches_cost=True,
+          compound=True)
 def strategies_at_equal_cost(cfg: SweepConfig, num_classes: int) -> list[Member]:
     """Each strategy of ``cfg.strategies`` at each cost multiplier s of ``cfg.costs``, its network's real
     MACs matched to s times the baseline's (:func:`_strategy_network`)."""
@@ -279,11 +285,11 @@ def _strategy_network(cfg: SweepConfig, name: str, s: float, num_classes: int) -
         dwr = rule(t, **params)
         if not cfg.match_macs or scaling_math.within_cost(real / s, cfg.match_macs):
             return dwr
-        width, resolution, within = search.match_network(cfg.study.train.network, dwr, target, cfg.match_macs,
-                                                         num_classes)
+        width, resolution_scale, within = search.match_network(cfg.study.train.network, dwr, target,
+                                                               cfg.match_macs, num_classes)
         if within:
-            return dwr[0], width, resolution
-        moved.append((dwr[0], width, resolution))
+            return dwr[0], width, resolution_scale
+        moved.append((dwr[0], width, resolution_scale))
     return moved[0]  # no start reaches the band: the closer path network's best (the dry run shows its ratio)
 
 
@@ -332,7 +338,8 @@ def prepare(cfg: SweepConfig, check_storage: bool = True) -> tuple[SweepConfig, 
 
 
 def sweep(cfg: SweepConfig, workers: int = 1) -> dict:
-    """Train every point of the sweep (resumable study), write its table and figure; returns the summary."""
+    """Train every point of the sweep (a resumable study) and write its tables; returns the summary. The
+    command that runs it draws the figures (:func:`scaling.plots.redraw`)."""
     cfg, pts, _ = prepare(cfg)
     summary = study.run(cfg.study, f"sweep:{cfg.sweep}", pts, study.config_dict(cfg), workers)
     df, _ = results.load(cfg.study.dir)

@@ -670,7 +670,7 @@ def test_cost_matching_puts_every_cifar10_candidate_within_3_percent_of_twice_th
     assert by_key["a1.20_b1.30_g1.00"].matched[0] < 1.3  # no resolution from 32 px up lands in the band
     assert sum(len(c.merged) for c in cands) == 15  # every grid point is in some candidate
     points = search.search_points(matched, cands)
-    assert points[0].attrs["cost_matched"] is True and "matched_resolution" in points[0].attrs
+    assert points[0].attrs["cost_matched"] is True and "matched_resolution_scale" in points[0].attrs
 
 
 def test_a_bad_match_macs_is_one_line_exit_2(capsys):
