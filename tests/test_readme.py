@@ -89,3 +89,46 @@ def test_a_study_in_runs_shadows_the_committed_one_of_its_name(tmp_path, monkeyp
     assert found["cifar10_width"] == pathlib.Path(COMMITTED_DIR) / "cifar10_width"
     assert results.study_root("search_digits") == RUNS_DIR and results.study_root("cifar10_width") == COMMITTED_DIR
     assert results.study_root("nothing") == RUNS_DIR and results.study_root("x", "elsewhere") == "elsewhere"
+
+
+def _module_rows() -> dict[str, int]:
+    """Each module or package path of the README's module map -> its row (0 = the top)."""
+    table = README.split("| module | holds | imports |\n", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `scaling/")]
+    return {path.rstrip("/"): i for i, line in enumerate(rows)
+            for path in re.findall(r"`(scaling/[a-z_/]+?(?:\.py|/))`", line.split(" | ")[0])}
+
+
+def test_the_module_map_lists_every_module_below_all_it_imports():
+    """"Each module may import only those above it": every import in the package (lazy ones too) reads
+    a module on the same row of the map or above it."""
+    import ast
+
+    rows = _module_rows()
+
+    def row(path: pathlib.Path) -> int:
+        rel = path.relative_to(ROOT).with_suffix("")
+        for parts in (rel.parts[:k] for k in range(len(rel.parts), 1, -1)):
+            for key in ("/".join(parts) + ".py", "/".join(parts)):
+                if key in rows:
+                    return rows[key]
+        raise AssertionError(f"{rel} is not in the README's module map")
+
+    upward = []
+    for path in sorted((ROOT / "scaling").rglob("*.py")):
+        if path.name == "__init__.py" and path.parent.name == "scaling":
+            continue
+        mine = row(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) and node.module \
+                and node.level == 0 else []
+            for name in (n for n in names if n.startswith("scaling.")):
+                target = ROOT / name.replace(".", "/")
+                while not (target.with_suffix(".py").exists() or target.is_dir()):
+                    target = target.parent  # from scaling.stats import interval -> scaling/stats.py
+                module = target.with_suffix(".py")
+                theirs = row(module if module.exists() else target / "__init__.py")
+                if theirs > mine:
+                    upward.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert rows["scaling/cli.py"] == max(rows.values()) and not upward, upward
