@@ -43,7 +43,8 @@ def points(cfg: CalibrationConfig) -> list[Point]:
 
 
 def calibrate(cfg: CalibrationConfig, workers: int = 1) -> dict:
-    """Train every point (a resumable study), write its table, figure and verdict; returns the summary."""
+    """Train every point (a resumable study), write its tables and verdict; returns the summary (the
+    command draws the figure)."""
     pts = points(cfg)
     study.validate(cfg.study, pts)
     return study.run(cfg.study, "calibration", pts, study.config_dict(cfg), workers)

@@ -117,10 +117,10 @@ class SweepConfig(config.Lists):
     values: tuple[float, ...] = ()  # the swept coefficient (width-baselines: the widths); default: the paper's Fig. 3
     baselines: tuple[tuple[float, ...], ...] = ((1, 1), (1, 1.3), (2, 1), (2, 1.3))  # width-baselines: (d, r) (Fig. 4)
     phi: tuple[float, ...] = (0, 1, 2, 3)  # compound-vs-single: the compound exponents (>= 0); as text 0:3 is 0..3
-    alpha: float = 1.2  # compound-vs-single: the compound coefficients
-    beta: float = 1.1  # compound-vs-single: the compound coefficients
-    gamma: float = 1.15  # compound-vs-single: the compound coefficients
-    from_study: str | None = None  # compound-vs-single: alpha, beta, gamma of this finished search
+    alpha: float = 1.2  # compound-vs-single, strategies: the compound coefficients
+    beta: float = 1.1  # compound-vs-single, strategies: the compound coefficients
+    gamma: float = 1.15  # compound-vs-single, strategies: the compound coefficients
+    from_study: str | None = None  # compound-vs-single, strategies: alpha, beta, gamma of this finished search
     strategies: tuple[str, ...] = ()  # strategies: names (scaling.strategies); default: every registered one
     costs: tuple[float, ...] = ()  # strategies: the cost multipliers s (of the baseline's MACs); default: 1, 2, 4
     match_macs: float = 0.0  # strategies, > 0: pixels (then width) moved to real MACs within this fraction of s x base
