@@ -88,8 +88,8 @@ def make_optimizer(cfg, schedule: optax.Schedule) -> optax.GradientTransformatio
     """The recipe's optimiser with L2 weight decay on kernels only (not BN, not biases).
 
     The optimiser's per-element maths runs on all weights as one flat vector (``optax.flatten``):
-    B0 has ~200 weight arrays, each a separate small kernel otherwise; on 2 CPU cores this took
-    its train step from 268 to 243 ms. The decay stays outside, where the mask sees the weights' shapes.
+    B0 has ~200 weight arrays, each a separate small kernel otherwise (the step time it saves is in
+    benchmarks/RESULTS.md). The decay stays outside, where the mask sees the weights' shapes.
     """
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)  # noqa: E731
     # add_decayed_weights adds wd * w to the gradient: the gradient of TF's wd * l2_loss(w).

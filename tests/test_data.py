@@ -89,7 +89,7 @@ def test_minival_disjoint_and_deterministic():
     _, y_mv, m_mv = collect(a.batches("minival", 64, resolution=8, train=False))
     _, y_mv2, m_mv2 = collect(b.batches("minival", 64, resolution=8, train=False))
     assert np.array_equal(y_mv[m_mv], y_mv2[m_mv2])
-    pool_labels = a._backend.pools["train"].labels
+    pool_labels = a.decoded("train").labels
     assert np.array_equal(y_mv[m_mv], pool_labels[mv])
     z = data.load("digits", minival_fraction=0.0)
     assert z.size("minival") == 0 and list(z.batches("minival", 8, resolution=8, train=False)) == []
@@ -130,7 +130,7 @@ def test_eval_padding_and_mask_cover_every_example_once():
     x, y, m = collect(iter(batches))
     assert m.sum() == n
     assert np.all(x[~m] == 0) and np.all(y[~m] == 0)
-    pool = ds._backend.pools["test"]
+    pool = ds.decoded("test")
     assert np.array_equal(y[m], pool.labels)
     assert np.array_equal(unnormalise(ds, x[m]), pool.images.astype(np.float64))  # in order, unaugmented
     # The same examples, whatever the batch size or resolution.
@@ -296,7 +296,7 @@ def test_small_folder_npz_cache_and_mixed_sizes(tmp_path, monkeypatch):
     data.clear_memory_cache()
     limited = data.load(f"folder:{root}", limit_train=6, limit_test=3, minival_fraction=0.0)
     assert (limited.size("train"), limited.size("test")) == (6, 3)
-    assert np.array_equal(limited._backend.pools["train"].images, again._backend.pools["train"].images[:6])
+    assert np.array_equal(limited.decoded("train").images, again.decoded("train").images[:6])
 
 
 def test_large_image_folder_streams(tmp_path):
@@ -331,7 +331,7 @@ def test_large_folder_decoded_once_at_image_size(tmp_path):
     ds = data.load(f"folder:{root}", minival_fraction=0.125, image_size=32)
     assert ds.in_memory and ds.source_size == 80 and ds.image_size == 32 and ds.class_names == ("ant", "bee", "cat")
     assert (ds.size("train"), ds.size("minival"), ds.size("test")) == (16, 2, 6)
-    assert ds._backend.pools["train"].images.shape == (18, 32, 32, 3) and ds.mean != data.IMAGENET_MEAN
+    assert ds.decoded("train").images.shape == (18, 32, 32, 3) and ds.mean != data.IMAGENET_MEAN
     kw = dict(resolution=24, train=True, seed=3, epoch=1)
     a = collect(ds.batches("train", 4, **kw))
     b = collect(ds.batches("train", 4, **kw))
@@ -451,7 +451,7 @@ def test_imagenette_decoded_once_cached_and_served_from_memory(tmp_path, monkeyp
     assert ds.size("train") + ds.size("minival") == 9469 and ds.size("minival") == 947 and ds.size("test") == 3925
     assert sorted(p.name.split("-")[2:4] for p in (tmp_path / "cache").glob("*.npz")) == [["test", "64px"],
                                                                                        ["train", "64px"]]
-    pools = ds._backend.pools
+    pools = {pool: ds.decoded(pool) for pool in ("train", "test")}
     assert pools["train"].images.shape == (9469, 64, 64, 3) and pools["test"].images.shape == (3925, 64, 64, 3)
     grey = sum(int(np.all(p.images == p.images[..., :1], axis=(1, 2, 3)).sum()) for p in pools.values())
     assert grey >= 242  # the grayscale JPEGs come out as RGB with three equal channels
@@ -464,8 +464,8 @@ def test_imagenette_decoded_once_cached_and_served_from_memory(tmp_path, monkeyp
     monkeypatch.setattr(tf_seam, "tensorflow", no_tensorflow)
     again = data.load(spec, image_size=64)
     for pool in ("train", "test"):
-        assert np.array_equal(again._backend.pools[pool].images, pools[pool].images)
-        assert np.array_equal(again._backend.pools[pool].labels, pools[pool].labels)
+        assert np.array_equal(again.decoded(pool).images, pools[pool].images)
+        assert np.array_equal(again.decoded(pool).labels, pools[pool].labels)
 
     kw = dict(resolution=64, train=True, seed=2, epoch=0)
     a = [np.asarray(v) for v in next(again.batches("train", 64, **kw))]
@@ -534,7 +534,7 @@ def test_tfds_small_dataset_in_memory_and_cached(tfds_dir, tmp_path, monkeypatch
     data.clear_memory_cache()
     monkeypatch.setattr(tf_seam, "decode_split", None)
     again = data.load("tfds:scaling_test_small", data_dir=str(tfds_dir), minival_fraction=0.25)
-    assert np.array_equal(again._backend.pools["test"].images, ds._backend.pools["test"].images)
+    assert np.array_equal(again.decoded("test").images, ds.decoded("test").images)
 
 
 def test_tfds_large_dataset_streams_or_decodes_once_at_image_size(tfds_dir):

@@ -49,7 +49,7 @@ def test_pillow_decode_in_the_cache_serves_the_relative_folder_dataset_without_t
     source = sources.FolderSource(str(root))
     for pool in ("train", "test"):
         paths, labels = source.files[pool]
-        served = dataset._backend.pools[pool]  # the decoded pixels, before the device's normalisation
+        served = dataset.decoded(pool)  # the decoded pixels, before the device's normalisation
         np.testing.assert_array_equal(served.images, np.stack([pixels[p] for p in paths]))
         np.testing.assert_array_equal(served.labels, labels)
     assert dataset.in_memory and dataset.class_names == ("cat", "dog")

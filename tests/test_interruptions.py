@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 from conftest import ROOT
 from test_search import BUDGET, ENV, GRID, TIMEOUT, _complete_once, _config, _fake_train, _points, _trials
@@ -46,16 +47,15 @@ def _wait_for(path: pathlib.Path, proc: subprocess.Popen, log: pathlib.Path) -> 
 
 
 def _gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie its parent has not reaped."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return True
-    return pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    return [c.pid for c in psutil.Process(pid).children()]
 
 
 # --------------------------------------------------------------------------------------------

@@ -98,6 +98,15 @@ class Dataset:
         self._check_split(split)
         return np.asarray(self._backend.split_index[split][1]).copy()
 
+    def decoded(self, pool: str):
+        """The decoded images (uint8, before normalisation) and labels of source split ``pool`` ('train' or
+        'test') of an in-memory dataset: the pixels every batch is cut from (a ``memory.Pool``)."""
+        if pool not in POOLS:
+            raise DatasetError(f"unknown pool {pool!r}: expected one of {', '.join(POOLS)}")
+        if not self.in_memory:
+            raise DatasetError(f"{self.name} is streamed: its images are decoded batch by batch, not held")
+        return self._backend.pools[pool]
+
     def steps_per_epoch(self, batch_size: int) -> int:
         """Train batches per epoch (the remainder is dropped)."""
         _check_batch_size(batch_size)
