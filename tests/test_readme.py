@@ -1,6 +1,7 @@
 """The README's sections say what the code does: its commands parse, its device check runs, and its
 statements on where outputs go and what a trial records hold."""
 
+import ast
 import pathlib
 import re
 import shlex
@@ -102,8 +103,6 @@ def _module_rows() -> dict[str, int]:
 def test_the_module_map_lists_every_module_below_all_it_imports():
     """"Each module may import only those above it": every import in the package (lazy ones too) reads
     a module on the same row of the map or above it."""
-    import ast
-
     rows = _module_rows()
 
     def row(path: pathlib.Path) -> int:
@@ -120,9 +119,12 @@ def test_the_module_map_lists_every_module_below_all_it_imports():
             continue
         mine = row(path)
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) and node.module \
-                and node.level == 0 else []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
             for name in (n for n in names if n.startswith("scaling.")):
                 target = ROOT / name.replace(".", "/")
                 while not (target.with_suffix(".py").exists() or target.is_dir()):
